@@ -1,0 +1,130 @@
+//! Shared by the loss crates' golden tests (each includes it with `#[path]`).
+//!
+//! The numbers come from tests/data/golden/golden.json, produced by trl 0.13 `DPOTrainer` /
+//! `CPOTrainer` and the official ε-DPO `EpsilonDPOTrainer` (github.com/oddqueue/e-dpo @ 268c7ad)
+//! in float32 on CPU; see tests/data/golden/README.md for the exact calls and conventions.
+#![allow(dead_code)]
+
+use burn::prelude::*;
+use prefzoo_core::{LossInputs, LossOutput, PerturbedLogps, Phase, PreferenceLoss};
+
+/// golden.json, parsed.
+pub fn golden() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../tests/data/golden/golden.json"
+    );
+    let text = std::fs::read_to_string(path).expect("tests/data/golden/golden.json is readable");
+    serde_json::from_str(&text).expect("golden.json is JSON")
+}
+
+/// A numeric array of the JSON.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+/// Field `key` of every pair.
+pub fn pair_column(g: &serde_json::Value, key: &str) -> Vec<f64> {
+    g["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .map(|p| p[key].as_f64().unwrap_or_else(|| panic!("pairs[].{key}")))
+        .collect()
+}
+
+/// A `[n]` tensor on `device`.
+pub fn tensor(values: &[f64], device: &Device) -> Tensor<1> {
+    let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [values.len()]), device)
+}
+
+/// Host values of a tensor.
+pub fn values(t: &Tensor<1>) -> Vec<f64> {
+    prefzoo_core::ops::to_vec_f64(t)
+}
+
+/// Loss inputs for pairs `range` of golden.json (summed log-probs and token counts).
+pub fn inputs(g: &serde_json::Value, range: std::ops::Range<usize>, device: &Device) -> LossInputs {
+    let col = |k: &str| tensor(&pair_column(g, k)[range.clone()], device);
+    LossInputs {
+        policy_chosen_logps: col("policy_chosen_logps"),
+        policy_rejected_logps: col("policy_rejected_logps"),
+        ref_chosen_logps: Some(col("ref_chosen_logps")),
+        ref_rejected_logps: Some(col("ref_rejected_logps")),
+        n_chosen_tokens: col("n_chosen_tokens"),
+        n_rejected_tokens: col("n_rejected_tokens"),
+        perturbed: None,
+    }
+}
+
+/// Asserts |got − want| ≤ rel·|want| elementwise (with an absolute floor of `rel`·1e-3 for
+/// values at 0, such as hinge losses that are exactly zero).
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], rel: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tol = rel * w.abs().max(1e-3);
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}[{i}]: got {g}, want {w} (|Δ| = {:e}, tolerance {tol:e})",
+            (g - w).abs()
+        );
+    }
+}
+
+/// Runs `loss` over all 32 pairs in micro-batches of `micro` pairs and concatenates outputs.
+pub fn run_all(
+    loss: &mut dyn PreferenceLoss,
+    g: &serde_json::Value,
+    micro: usize,
+    device: &Device,
+    prepare: &dyn Fn(&mut LossInputs, std::ops::Range<usize>),
+) -> (Vec<LossOutput>, [Vec<f64>; 3]) {
+    let n = g["pairs"].as_array().expect("pairs").len();
+    let mut outs = Vec::new();
+    let (mut l, mut c, mut r) = (vec![], vec![], vec![]);
+    let mut start = 0;
+    while start < n {
+        let range = start..(start + micro).min(n);
+        let mut x = inputs(g, range.clone(), device);
+        prepare(&mut x, range.clone());
+        let out = loss.compute(&x, Phase::Train);
+        l.extend(values(&out.losses));
+        c.extend(values(&out.chosen_rewards));
+        r.extend(values(&out.rejected_rewards));
+        outs.push(out);
+        start = range.end;
+    }
+    (outs, [l, c, r])
+}
+
+/// Perturbed log-probs reproducing the official code's log-ratio gaps for ε = `eps` on top
+/// of the trl log-probs: p_chosen = ℓθ(y_w) + (r_p − r), p_rejected = ℓθ(y_l), likewise n.
+pub fn perturb_like_golden(
+    g: &serde_json::Value,
+    eps: &str,
+    x: &mut LossInputs,
+    range: std::ops::Range<usize>,
+) {
+    let e = &g["epsilon_dpo"][eps];
+    let lr = floats(&e["logratio"]);
+    let p = floats(&e["p_epsilon_logratio"]);
+    let n = floats(&e["n_epsilon_logratio"]);
+    let pc = pair_column(g, "policy_chosen_logps");
+    let pr = pair_column(g, "policy_rejected_logps");
+    let device = x.policy_chosen_logps.device();
+    let pick = |f: &dyn Fn(usize) -> f64| -> Tensor<1> {
+        tensor(&range.clone().map(f).collect::<Vec<_>>(), &device)
+    };
+    x.perturbed = Some(PerturbedLogps {
+        epsilon: e["epsilon"].as_f64().expect("epsilon"),
+        p_chosen: pick(&|i| pc[i] + (p[i] - lr[i])),
+        p_rejected: pick(&|i| pr[i]),
+        n_chosen: pick(&|i| pc[i] + (n[i] - lr[i])),
+        n_rejected: pick(&|i| pr[i]),
+    });
+}

@@ -1,0 +1,47 @@
+//! Errors a loss can report: bad configuration (rejected once, when the loss is built) and
+//! state that cannot be restored from a checkpoint.
+
+use thiserror::Error;
+
+/// What went wrong while building or restoring a loss.
+#[derive(Debug, Error)]
+pub enum LossError {
+    /// `algo` names no registered loss.
+    #[error("unknown algo `{name}`{hint}; registered: {known}")]
+    UnknownAlgo {
+        /// The name the user asked for.
+        name: String,
+        /// ", did you mean `x`?" or empty.
+        hint: String,
+        /// Comma-separated registered names.
+        known: String,
+    },
+    /// A key of the `[loss]` table that the loss does not have.
+    #[error("[loss] table of `{algo}`: unknown key `{key}`{hint}; valid keys: {valid}")]
+    UnknownKey {
+        /// The loss.
+        algo: String,
+        /// The offending key.
+        key: String,
+        /// ", did you mean `x`?" or empty.
+        hint: String,
+        /// Comma-separated valid keys.
+        valid: String,
+    },
+    /// A key with a value of the wrong type or out of range.
+    #[error("[loss] table of `{algo}`: {reason}")]
+    BadValue {
+        /// The loss.
+        algo: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Saved loss state that does not match this loss.
+    #[error("loss state of `{algo}` cannot be restored: {reason}")]
+    BadState {
+        /// The loss.
+        algo: String,
+        /// Why.
+        reason: String,
+    },
+}

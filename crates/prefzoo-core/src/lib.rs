@@ -1,0 +1,29 @@
+//! prefzoo-core: the contract every preference loss plugs into.
+//!
+//! A loss sees per-sequence quantities only — summed log-probs of the chosen and rejected
+//! completions under the policy and the reference, token counts, and for ε-DPO the log-probs
+//! under two perturbed policies — never the model, the tokenizer or the optimiser. The trainer
+//! asks the [`registry`] for a loss by name and talks to the [`PreferenceLoss`] trait; it never
+//! names a concrete loss.
+//!
+//! This crate does no I/O: configs arrive as already-parsed JSON values (the binary reads the
+//! files) and are deserialised here into each loss's typed, `deny_unknown_fields` struct.
+
+pub mod config;
+pub mod error;
+pub mod loss;
+pub mod metrics;
+pub mod ops;
+pub mod registry;
+
+pub use config::{check_range, closest_name, hint, parse_loss_config};
+pub use error::LossError;
+pub use loss::{
+    LossInputs, LossOutput, Needs, PerturbedLogps, Phase, PreferenceLoss, ReferenceUse, StepStats,
+    TrainerControl,
+};
+pub use metrics::Metric;
+pub use registry::{BuildContext, LossPlugin, ParamDoc};
+
+/// Re-exported so that plugin crates can register without a direct `inventory` dependency.
+pub use inventory;

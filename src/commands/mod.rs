@@ -1,0 +1,3 @@
+//! One module per subcommand; each parses nothing itself beyond its clap `Args`.
+
+pub mod algos;

@@ -1,0 +1,23 @@
+//! prefzoo: preference optimisation (DPO, ε-DPO, β-DPO, TR-DPO, IPO, SimPO, …) on Burn.
+//!
+//! This facade links every loss plugin of the workspace (rustc drops a crate that nothing
+//! names, and its `inventory` registration with it) and re-exports the pieces a program that
+//! trains from code needs. The CLI in `main.rs` is a thin layer over it.
+
+// One line per loss plugin: a new loss is a new crate plus one line here.
+extern crate prefzoo_loss_beta_dpo as _;
+extern crate prefzoo_loss_dpo as _;
+extern crate prefzoo_loss_edpo as _;
+extern crate prefzoo_loss_hinge as _;
+extern crate prefzoo_loss_ipo as _;
+extern crate prefzoo_loss_robust as _;
+extern crate prefzoo_loss_simpo as _;
+extern crate prefzoo_loss_tr_dpo as _;
+
+pub use prefzoo_core as core;
+pub use prefzoo_core::registry;
+
+/// Every registered loss name, sorted (the same list `prefzoo algos` prints).
+pub fn algo_names() -> Vec<&'static str> {
+    registry::names()
+}
