@@ -2,7 +2,9 @@
 //!
 //! This facade links every loss plugin of the workspace (rustc drops a crate that nothing
 //! names, and its `inventory` registration with it) and re-exports the pieces a program that
-//! trains from code needs. The CLI in `main.rs` is a thin layer over it.
+//! trains from code needs, and the reading of config files and the environment ([`config`]) and
+//! device selection ([`device`]) that the CLI and the tests share. The CLI in `main.rs` is a
+//! thin layer over it.
 
 // One line per loss plugin: a new loss is a new crate plus one line here.
 extern crate prefzoo_loss_beta_dpo as _;
@@ -13,6 +15,9 @@ extern crate prefzoo_loss_ipo as _;
 extern crate prefzoo_loss_robust as _;
 extern crate prefzoo_loss_simpo as _;
 extern crate prefzoo_loss_tr_dpo as _;
+
+pub mod config;
+pub mod device;
 
 pub use prefzoo_core as core;
 pub use prefzoo_core::registry;

@@ -16,12 +16,18 @@ struct Cli {
 enum Command {
     /// List every registered algorithm with its paper and hyper-parameters.
     Algos(commands::algos::Args),
+    /// Train a policy on preference pairs with any registered loss.
+    Train(commands::train::Args),
+    /// Score preference pairs under a policy and a reference, one JSON line per pair.
+    Score(commands::score::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Algos(a) => commands::algos::run(a),
+        Command::Train(a) => commands::train::run(a),
+        Command::Score(a) => commands::score::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,3 +1,5 @@
 //! One module per subcommand; each parses nothing itself beyond its clap `Args`.
 
 pub mod algos;
+pub mod score;
+pub mod train;

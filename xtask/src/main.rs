@@ -1,1 +1,25 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's chores, driving cargo and the real `prefzoo` CLI.
+//! This file only parses and dispatches; one file per task.
+
+mod ci;
+
+use anyhow::bail;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = args
+        .split_first()
+        .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
+    match task {
+        "ci" => ci::run(rest),
+        "help" | "--help" | "-h" => {
+            println!(
+                "cargo xtask <task>\n\n\
+                 ci [--backends]   fmt check, clippy -D warnings, cargo test --workspace\n\
+                 \u{20}                 (--backends: also type-check the wgpu and cuda backends)"
+            );
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`; see `cargo xtask help`"),
+    }
+}

@@ -1,0 +1,298 @@
+//! The Llama-family decoder (Llama 2/3, Mistral, Qwen2, TinyLlama, SmolLM): one module for all.
+//!
+//! Two forwards share the layers:
+//! - [`Llama::forward_hidden`] for training on **right-padded** batches: plain causal
+//!   attention from position 0. That is exact for right padding, since a padded tail position
+//!   never influences an earlier (real) one; the loss mask drops the tail.
+//! - [`Llama::forward_cached`] for generation and scoring of **left-padded** batches with a
+//!   [`KvCache`]: per-row position ids start at the first real token and an explicit mask
+//!   hides pad slots. A pad query may still see itself, so no mask row is entirely `-inf`
+//!   (Burn's softmax would give NaN); pad outputs are garbage that no real token reads.
+//!
+//! The lm_head is separate ([`Llama::lm_head`]) so the trainer can project hidden states
+//! chunk by chunk and never hold a full `[B, T, V]` logits tensor it does not need.
+
+use std::convert::Infallible;
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::prelude::*;
+use burn::tensor::{Bool, DType, Distribution};
+
+use crate::config::ModelConfig;
+use crate::layers::{AttnMask, DecoderLayer, LayerCache, ParamSource, RmsNorm};
+use crate::rope::Rope;
+
+/// A Llama-family causal language model, laid out like HF's `LlamaForCausalLM`
+/// (`model.embed_tokens`, `model.layers.N`, `model.norm`, `lm_head`; the `model.` prefix is
+/// flattened away).
+#[derive(Module, Debug)]
+pub struct Llama {
+    /// `model.embed_tokens` `[vocab, hidden]`.
+    pub embed_tokens: Embedding,
+    /// `model.layers`.
+    pub layers: Vec<DecoderLayer>,
+    /// `model.norm` (final norm).
+    pub norm: RmsNorm,
+    /// `lm_head` `hidden → vocab`; `None` when the embeddings are tied.
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    config: ModelConfig,
+    #[module(skip)]
+    rope: Rope,
+}
+
+/// Random init as HF's `_init_weights`: normal(0, `initializer_range`) weights, zero biases,
+/// unit norms, the pad row of the embedding zeroed.
+struct RandomInit<'a> {
+    device: &'a Device,
+    std: f64,
+}
+
+impl RandomInit<'_> {
+    fn normal<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, self.std), self.device)
+    }
+}
+
+impl ParamSource for RandomInit<'_> {
+    type Error = Infallible;
+
+    fn linear(
+        &mut self,
+        _: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear, Infallible> {
+        Ok(Linear {
+            weight: Param::from_tensor(self.normal([d_in, d_out])),
+            bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], self.device))),
+        })
+    }
+
+    fn norm_weight(&mut self, _: &str, dim: usize) -> Result<Param<Tensor<1>>, Infallible> {
+        Ok(Param::from_tensor(Tensor::ones([dim], self.device)))
+    }
+
+    fn embedding(
+        &mut self,
+        _: &str,
+        vocab: usize,
+        dim: usize,
+        pad: Option<u32>,
+    ) -> Result<Param<Tensor<2>>, Infallible> {
+        let mut w = self.normal([vocab, dim]);
+        if let Some(p) = pad.map(|p| p as usize).filter(|&p| p < vocab) {
+            w = w.slice_fill(s![p..p + 1, ..], 0.0);
+        }
+        Ok(Param::from_tensor(w))
+    }
+}
+
+/// Per-layer keys/values of a left-padded batch, for incremental decoding.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    left_padding: Vec<usize>,
+    len: usize,
+    layers: Vec<Option<LayerCache>>,
+}
+
+impl KvCache {
+    /// An empty cache for a batch whose row `i` starts with `left_padding[i]` pad slots.
+    pub fn new(left_padding: Vec<usize>) -> Self {
+        Self {
+            left_padding,
+            len: 0,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Number of slots (pad and real) cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Left pad slots of each row.
+    pub fn left_padding(&self) -> &[usize] {
+        &self.left_padding
+    }
+
+    /// Position ids and mask `[B, 1, Tq, Tk]` (`true` = masked) for `tq` new slots.
+    fn positions_and_mask(&self, tq: usize, device: &Device) -> (Vec<usize>, Tensor<4, Bool>) {
+        let b = self.left_padding.len();
+        let tk = self.len + tq;
+        let mut positions = Vec::with_capacity(b * tq);
+        let mut mask = Vec::with_capacity(b * tq * tk);
+        for &pad in &self.left_padding {
+            for t in 0..tq {
+                let slot = self.len + t;
+                positions.push(slot.saturating_sub(pad));
+                mask.extend((0..tk).map(|j| j > slot || (j < pad && j != slot)));
+            }
+        }
+        let mask = Tensor::<4, Bool>::from_data(TensorData::new(mask, [b, 1, tq, tk]), device);
+        (positions, mask)
+    }
+}
+
+impl Llama {
+    /// A randomly initialised model (HF's init: normal(0, `initializer_range`) weights).
+    /// Seed it with `device.seed(..)` first for reproducibility.
+    ///
+    /// `config` must be valid, as every [`ModelConfig`] constructor guarantees; hand-edited
+    /// fields are trusted (e.g. `num_attention_heads` must stay a multiple of
+    /// `num_key_value_heads`).
+    pub fn init(config: &ModelConfig, device: &Device) -> Self {
+        let mut src = RandomInit {
+            device,
+            std: config.initializer_range,
+        };
+        let Ok(model) = Self::build(config, &mut src);
+        model
+    }
+
+    /// Builds the module tree from a parameter source, in HF tensor order.
+    pub(crate) fn build<S: ParamSource>(
+        config: &ModelConfig,
+        src: &mut S,
+    ) -> Result<Self, S::Error> {
+        let embed = src.embedding(
+            "model.embed_tokens",
+            config.vocab_size,
+            config.hidden_size,
+            config.pad_token_id,
+        )?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| DecoderLayer::build(config, i, src))
+            .collect::<Result<Vec<_>, _>>()?;
+        let norm = RmsNorm {
+            weight: src.norm_weight("model.norm", config.hidden_size)?,
+            eps: config.rms_norm_eps,
+        };
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(src.linear("lm_head", config.hidden_size, config.vocab_size, false)?)
+        };
+        Ok(Self {
+            embed_tokens: Embedding { weight: embed },
+            layers,
+            norm,
+            lm_head,
+            config: config.clone(),
+            rope: Rope::new(config),
+        })
+    }
+
+    /// This model on its inner (non-autodiff) device, for inference without a tape: the
+    /// parameters are shared, not copied.
+    pub fn inference_copy(&self) -> Self {
+        if self.device().is_autodiff() {
+            self.valid()
+        } else {
+            self.clone()
+        }
+    }
+
+    /// The config this model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device holding the parameters.
+    pub fn device(&self) -> Device {
+        self.embed_tokens.weight.val().device()
+    }
+
+    /// The dtype of the parameters (the compute dtype).
+    pub fn dtype(&self) -> DType {
+        self.embed_tokens.weight.val().dtype()
+    }
+
+    /// Final-normed hidden states of a right-padded batch.
+    ///
+    /// # Shapes
+    /// `input_ids` `[B, T]` → `[B, T, hidden]`.
+    pub fn forward_hidden(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        let device = self.device();
+        let input_ids = to_device(input_ids, &device);
+        let [_, t] = input_ids.dims();
+        let positions: Vec<usize> = (0..t).collect();
+        let rope = self.rope.tables(&positions, 1, t, &device, self.dtype());
+        let mut x = self.embed_tokens.forward(input_ids); // [B, T, H]
+        for layer in &self.layers {
+            x = layer.forward(x, &rope, &AttnMask::Causal, None);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Projects hidden states to vocabulary logits (tied: the embedding matrix transposed).
+    ///
+    /// # Shapes
+    /// `[B, T, hidden]` → `[B, T, vocab]`.
+    pub fn lm_head(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => burn::tensor::module::linear(
+                hidden,
+                self.embed_tokens.weight.val().transpose(),
+                None,
+            ),
+        }
+    }
+
+    /// Logits of a right-padded batch: `lm_head(forward_hidden(input_ids))`.
+    ///
+    /// # Shapes
+    /// `[B, T]` → `[B, T, vocab]`.
+    pub fn forward(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        self.lm_head(self.forward_hidden(input_ids))
+    }
+
+    /// Final-normed hidden states of `input_ids` appended to a left-padded batch in `cache`.
+    /// The first call feeds the (left-padded) prompts; later calls feed one new token per row.
+    ///
+    /// # Shapes
+    /// `input_ids` `[B, Tn]` (B = `cache.left_padding().len()`) → `[B, Tn, hidden]`.
+    ///
+    /// # Panics
+    /// If the batch size differs from the cache's.
+    pub fn forward_cached(&self, input_ids: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let device = self.device();
+        let input_ids = to_device(input_ids, &device);
+        let [b, tq] = input_ids.dims();
+        assert_eq!(
+            b,
+            cache.left_padding.len(),
+            "forward_cached: batch size differs from the cache's"
+        );
+        let (positions, mask) = cache.positions_and_mask(tq, &device);
+        let rope = self.rope.tables(&positions, b, tq, &device, self.dtype());
+        let mask = AttnMask::Explicit(mask);
+        cache.layers.resize(self.layers.len(), None);
+        let mut x = self.embed_tokens.forward(input_ids);
+        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward(x, &rope, &mask, Some(slot));
+        }
+        cache.len += tq;
+        self.norm.forward(x)
+    }
+}
+
+/// Moves `t` to `device` unless it is already there.
+pub(crate) fn to_device<const D: usize, K: burn::tensor::kind::Basic>(
+    t: Tensor<D, K>,
+    device: &Device,
+) -> Tensor<D, K> {
+    if &t.device() == device {
+        t
+    } else {
+        t.to_device(device)
+    }
+}

@@ -1,0 +1,302 @@
+//! HF checkpoints ↔ [`Llama`]: load `model.safetensors` (single or sharded) with HF tensor
+//! names, save in the layout transformers loads unchanged.
+//!
+//! Loading builds the module straight from the weight map (`Param::from_tensor`), checking
+//! every tensor against the shape the config implies, converting the on-disk dtype (f32, bf16,
+//! f16) into the compute dtype asked for, and transposing Linear weights (HF `[out, in]`,
+//! Burn `[in, out]`). A missing, unexpected or mis-shaped tensor is an error naming the tensor
+//! and the file. Two HF conventions are tolerated: `*.rotary_emb.inv_freq` buffers (written
+//! by old transformers) are skipped, and a tied model's `lm_head.weight` (some tied checkpoints
+//! carry a copy) is ignored, as transformers does.
+//!
+//! Saving writes `model.safetensors` (HF names, `[out, in]`, no `lm_head.weight` when tied,
+//! `__metadata__ {"format": "pt"}`), `config.json` (the original JSON, `torch_dtype` updated)
+//! and copies the tokenizer files that exist in `copy_files_from`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::hub::{self, ModelFiles, TOKENIZER_FILES, WEIGHTS_FILE};
+use crate::layers::ParamSource;
+use crate::llama::Llama;
+use crate::tensor_io::{self, OwnedView, RawTensor, SafetensorsFile};
+
+/// Checkpoint tensors by HF name, taken one by one while the module is built.
+struct WeightMap {
+    files: Vec<SafetensorsFile>,
+    entries: HashMap<String, (usize, RawTensor)>,
+    device: Device,
+    dtype: DType,
+}
+
+impl WeightMap {
+    fn open(paths: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {
+        let mut files = Vec::with_capacity(paths.len());
+        let mut entries: HashMap<String, (usize, RawTensor)> = HashMap::new();
+        for path in paths {
+            let file = SafetensorsFile::read(path)?;
+            let index = files.len();
+            for (name, raw) in file.tensors() {
+                if let Some((other, _)) = entries.get(&name) {
+                    let other: &SafetensorsFile = &files[*other];
+                    return Err(ModelError::DuplicateTensor {
+                        name,
+                        first: other.path.clone(),
+                        second: path.clone(),
+                    });
+                }
+                entries.insert(name, (index, raw));
+            }
+            files.push(file);
+        }
+        Ok(Self {
+            files,
+            entries,
+            device: device.clone(),
+            dtype,
+        })
+    }
+
+    fn file_list(&self) -> String {
+        self.files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Removes `name` from the map, checks its HF shape and decodes it.
+    fn take<const D: usize>(
+        &mut self,
+        name: &str,
+        hf_shape: [usize; D],
+        transpose: bool,
+    ) -> Result<Tensor<D>> {
+        let Some((file, raw)) = self.entries.remove(name) else {
+            return Err(ModelError::MissingTensor {
+                name: name.to_string(),
+                files: self.file_list(),
+            });
+        };
+        let file = &self.files[file];
+        if raw.shape != hf_shape {
+            return Err(ModelError::ShapeMismatch {
+                name: name.to_string(),
+                expected: hf_shape.to_vec(),
+                found: raw.shape,
+                path: file.path.clone(),
+            });
+        }
+        let data = file.decode(name, &raw, self.dtype, transpose)?;
+        Ok(Tensor::from_data(data, (&self.device, self.dtype)))
+    }
+
+    /// Errors on the first tensor nothing took (after the tolerated HF leftovers).
+    fn finish(mut self, tied: bool) -> Result<()> {
+        self.entries.retain(|name, _| {
+            !(name.ends_with("rotary_emb.inv_freq") || (tied && name == "lm_head.weight"))
+        });
+        let mut left: Vec<_> = self.entries.into_iter().collect();
+        left.sort_by(|a, b| a.0.cmp(&b.0));
+        match left.into_iter().next() {
+            None => Ok(()),
+            Some((name, (file, _))) => Err(ModelError::UnexpectedTensor {
+                name,
+                path: self.files[file].path.clone(),
+            }),
+        }
+    }
+}
+
+impl ParamSource for WeightMap {
+    type Error = ModelError;
+
+    fn linear(&mut self, name: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let weight = self.take(&format!("{name}.weight"), [d_out, d_in], true)?;
+        let bias = if bias {
+            Some(Param::from_tensor(self.take(
+                &format!("{name}.bias"),
+                [d_out],
+                false,
+            )?))
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias,
+        })
+    }
+
+    fn norm_weight(&mut self, name: &str, dim: usize) -> Result<Param<Tensor<1>>> {
+        Ok(Param::from_tensor(self.take(
+            &format!("{name}.weight"),
+            [dim],
+            false,
+        )?))
+    }
+
+    fn embedding(
+        &mut self,
+        name: &str,
+        vocab: usize,
+        dim: usize,
+        _pad: Option<u32>,
+    ) -> Result<Param<Tensor<2>>> {
+        Ok(Param::from_tensor(self.take(
+            &format!("{name}.weight"),
+            [vocab, dim],
+            false,
+        )?))
+    }
+}
+
+fn check_dtype(device: &Device, dtype: DType) -> Result<()> {
+    if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+        return Err(ModelError::UnsupportedDtype(format!("{dtype:?}")));
+    }
+    if !device.supports_dtype(dtype) {
+        return Err(ModelError::DeviceDtype(format!("{dtype:?}")));
+    }
+    Ok(())
+}
+
+/// Loads a model from resolved files (the one loading path for every spec).
+pub fn load_files(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Llama> {
+    check_dtype(device, dtype)?;
+    let config = ModelConfig::from_file(&files.config)?;
+    let mut map = WeightMap::open(&files.weights, device, dtype)?;
+    let model = Llama::build(&config, &mut map)?;
+    map.finish(config.tie_word_embeddings)?;
+    Ok(model)
+}
+
+/// Loads a model directory (config.json + model.safetensors or sharded safetensors) in the
+/// compute dtype `dtype` (F32; BF16/F16 where the device supports them).
+pub fn load_pretrained(dir: &Path, device: &Device, dtype: DType) -> Result<Llama> {
+    load_files(&ModelFiles::from_dir(dir)?, device, dtype)
+}
+
+/// Loads a model spec (`hf:org/name[@rev]` or a directory), see [`hub::resolve`].
+pub fn load_model(spec: &str, device: &Device, dtype: DType) -> Result<Llama> {
+    load_files(&hub::resolve(spec)?, device, dtype)
+}
+
+/// The model's tensors with HF names, as `(name, data, is_linear_weight)`.
+fn hf_state(model: &Llama) -> Vec<(String, TensorData, bool)> {
+    let mut out = Vec::new();
+    let linear = |out: &mut Vec<_>, name: String, l: &Linear| {
+        out.push((format!("{name}.weight"), l.weight.val().into_data(), true));
+        if let Some(b) = &l.bias {
+            out.push((format!("{name}.bias"), b.val().into_data(), false));
+        }
+    };
+    out.push((
+        "model.embed_tokens.weight".into(),
+        model.embed_tokens.weight.val().into_data(),
+        false,
+    ));
+    for (i, layer) in model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        let a = &layer.self_attn;
+        linear(&mut out, format!("{p}.self_attn.q_proj"), &a.q_proj);
+        linear(&mut out, format!("{p}.self_attn.k_proj"), &a.k_proj);
+        linear(&mut out, format!("{p}.self_attn.v_proj"), &a.v_proj);
+        linear(&mut out, format!("{p}.self_attn.o_proj"), &a.o_proj);
+        linear(&mut out, format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj);
+        linear(&mut out, format!("{p}.mlp.up_proj"), &layer.mlp.up_proj);
+        linear(&mut out, format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
+        for (n, norm) in [
+            ("input_layernorm", &layer.input_layernorm),
+            ("post_attention_layernorm", &layer.post_attention_layernorm),
+        ] {
+            out.push((
+                format!("{p}.{n}.weight"),
+                norm.weight.val().into_data(),
+                false,
+            ));
+        }
+    }
+    out.push((
+        "model.norm.weight".into(),
+        model.norm.weight.val().into_data(),
+        false,
+    ));
+    if let Some(head) = &model.lm_head {
+        linear(&mut out, "lm_head".into(), head);
+    }
+    out
+}
+
+/// transformers' `torch_dtype` string for a save dtype.
+fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("float32"),
+        DType::BF16 => Ok("bfloat16"),
+        DType::F16 => Ok("float16"),
+        other => Err(ModelError::UnsupportedDtype(format!("{other:?}"))),
+    }
+}
+
+/// Writes `bytes` to `path` through a sibling temp file and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-prefzoo");
+    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, "writing", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, "renaming into place", e))
+}
+
+/// Saves in HF layout as f32: `model.safetensors`, `config.json`, and the tokenizer files
+/// found in `copy_files_from` (see [`TOKENIZER_FILES`]). transformers loads the directory
+/// unchanged; [`load_pretrained`] reloads it bit-exactly.
+pub fn save_pretrained(model: &Llama, dir: &Path, copy_files_from: Option<&Path>) -> Result<()> {
+    save_pretrained_as(model, dir, copy_files_from, DType::F32)
+}
+
+/// [`save_pretrained`] with the on-disk dtype chosen (F32, BF16 or F16); `torch_dtype` in
+/// config.json follows it.
+pub fn save_pretrained_as(
+    model: &Llama,
+    dir: &Path,
+    copy_files_from: Option<&Path>,
+    dtype: DType,
+) -> Result<()> {
+    let torch_dtype = torch_dtype_name(dtype)?;
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, "creating directory", e))?;
+    let mut views: Vec<(String, OwnedView)> = Vec::new();
+    for (name, data, transpose) in hf_state(model) {
+        views.push((name, tensor_io::encode(data, dtype, transpose)?));
+    }
+    tensor_io::write_file(&dir.join(WEIGHTS_FILE), views)?;
+    // A stale index would shadow nothing (single file wins) but confuse readers: drop it.
+    let stale_index = dir.join(hub::WEIGHTS_INDEX_FILE);
+    if stale_index.is_file() {
+        std::fs::remove_file(&stale_index)
+            .map_err(|e| ModelError::io(&stale_index, "removing", e))?;
+    }
+    let mut config = model.config().clone();
+    config.torch_dtype = Some(torch_dtype.to_string());
+    write_atomic(&dir.join("config.json"), config.to_json_string().as_bytes())?;
+    if let Some(src) = copy_files_from {
+        let same_dir = match (src.canonicalize(), dir.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same_dir {
+            for name in TOKENIZER_FILES {
+                let from = src.join(name);
+                if from.is_file() {
+                    let to = dir.join(name);
+                    std::fs::copy(&from, &to).map_err(|e| ModelError::io(&from, "copying", e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Checkpoints: everything a run needs to continue as if it had never stopped.
+//!
+//! ```text
+//! checkpoints/step-N/
+//!   model/                  the policy in HF layout (transformers loads it unchanged)
+//!   reference/              TR-DPO only: the moving reference, also in HF layout
+//!   optimizer.safetensors   AdamW moments by parameter path
+//!   trainer_state.json      step, epoch, seed, the loss's state (β, running statistics), …
+//! ```
+//! A checkpoint is written into `checkpoints/.tmp-step-N` and renamed into place only when
+//! complete, so a run killed while saving leaves the previous checkpoint intact and no
+//! half-written one that a resume could pick up. The data position and RNG need no files: the
+//! order of epoch e is a function of (seed, e), and losses keep their RNG counters in their state.
+
+use std::path::{Path, PathBuf};
+
+use prefzoo_model::Llama;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::optim::AdamW;
+
+/// `trainer_state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Optimiser steps completed.
+    pub global_step: u64,
+    /// Fractional epochs completed.
+    pub epoch: f64,
+    /// The run's seed (data order, loss randomness).
+    pub seed: u64,
+    /// The loss's registry name.
+    pub algo: String,
+    /// The loss's own state (`PreferenceLoss::state`).
+    pub loss_state: serde_json::Value,
+    /// Steps per epoch of the plan the run was started with.
+    pub steps_per_epoch: u64,
+    /// Total steps of that plan.
+    pub total_steps: u64,
+    /// Fingerprint of the training pairs, to refuse resuming on other data.
+    pub data_fingerprint: String,
+    /// The prefzoo version that wrote it.
+    pub prefzoo_version: String,
+}
+
+/// What a checkpoint holds besides its state.
+#[derive(Debug)]
+pub struct CheckpointParts<'a> {
+    /// The policy.
+    pub policy: &'a Llama,
+    /// A moving reference to keep (TR-DPO).
+    pub moving_reference: Option<&'a Llama>,
+    /// The optimiser.
+    pub optimizer: &'a AdamW,
+    /// Where tokenizer files are copied from.
+    pub tokenizer_dir: Option<&'a Path>,
+}
+
+/// The directory of checkpoint `step`.
+pub fn step_dir(checkpoints: &Path, step: u64) -> PathBuf {
+    checkpoints.join(format!("step-{step}"))
+}
+
+/// Writes a checkpoint atomically; returns its directory.
+pub fn save(
+    checkpoints: &Path,
+    state: &TrainerState,
+    parts: &CheckpointParts<'_>,
+) -> Result<PathBuf, TrainError> {
+    let fin = step_dir(checkpoints, state.global_step);
+    let tmp = checkpoints.join(format!(".tmp-step-{}", state.global_step));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    prefzoo_model::save_pretrained(parts.policy, &tmp.join("model"), parts.tokenizer_dir)?;
+    if let Some(r) = parts.moving_reference {
+        prefzoo_model::save_pretrained(r, &tmp.join("reference"), parts.tokenizer_dir)?;
+    }
+    prefzoo_model::save_tensors(
+        &tmp.join("optimizer.safetensors"),
+        &parts.optimizer.state_tensors(),
+    )?;
+    let state_path = tmp.join("trainer_state.json");
+    let text = serde_json::to_string_pretty(state).expect("serialisable");
+    std::fs::write(&state_path, text).map_err(|e| TrainError::io(&state_path, e))?;
+    if fin.exists() {
+        std::fs::remove_dir_all(&fin).map_err(|e| TrainError::io(&fin, e))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(|e| TrainError::io(&fin, e))?;
+    Ok(fin)
+}
+
+/// The complete checkpoints under `checkpoints`, oldest first.
+pub fn list(checkpoints: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(checkpoints) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(u64, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            e.path()
+                .join("trainer_state.json")
+                .is_file()
+                .then(|| (step, e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The newest complete checkpoint.
+pub fn latest(checkpoints: &Path) -> Option<PathBuf> {
+    list(checkpoints).pop().map(|(_, p)| p)
+}
+
+/// Reads `trainer_state.json` of a checkpoint.
+pub fn read_state(dir: &Path) -> Result<TrainerState, TrainError> {
+    let p = dir.join("trainer_state.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| TrainError::io(&p, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: dir.to_owned(),
+        reason: format!("trainer_state.json: {e}"),
+    })
+}
+
+/// Deletes the oldest checkpoints beyond `limit`.
+pub fn prune(checkpoints: &Path, limit: usize) -> Result<(), TrainError> {
+    let all = list(checkpoints);
+    let excess = all.len().saturating_sub(limit.max(1));
+    for (_, p) in all.into_iter().take(excess) {
+        std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
+    }
+    Ok(())
+}

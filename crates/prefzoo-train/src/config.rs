@@ -1,0 +1,236 @@
+//! The typed run configuration, with trl's `DPOConfig` names where one exists.
+//!
+//! Only the binary reads files and the environment (figment layers defaults < TOML <
+//! `PREFZOO_*` < `--set`); this crate receives the struct and checks values once, in
+//! [`TrainConfig::validate`], so that a bad hyper-parameter is an error before any work.
+
+use std::path::PathBuf;
+
+use prefzoo_data::DatasetConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::schedule::SchedulerType;
+
+/// One training run. Keys follow trl 0.13's `DPOConfig` / transformers' `TrainingArguments`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The loss, by registry name (`prefzoo algos` lists them).
+    pub algo: String,
+    /// The loss's own hyper-parameters (`[loss]`; beta, epsilon, …).
+    #[serde(default)]
+    pub loss: serde_json::Value,
+    /// The policy's starting weights: an HF model directory or `hf:org/name[@revision]`.
+    pub model: String,
+    /// The reference model; default: a frozen copy of the policy's starting weights.
+    #[serde(default)]
+    pub ref_model: Option<String>,
+    /// The tokenizer directory; default: the policy's directory.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// Where the preference pairs come from (`[dataset]`).
+    pub dataset: DatasetConfig,
+    /// Cut prompt + completion on the right at this many tokens (trl: `max_length`).
+    #[serde(default)]
+    pub max_length: Option<usize>,
+    /// Keep the prompt's last tokens up to this many (trl: `max_prompt_length`).
+    #[serde(default)]
+    pub max_prompt_length: Option<usize>,
+    /// Keep each completion's first tokens up to this many (trl: `max_completion_length`).
+    #[serde(default)]
+    pub max_completion_length: Option<usize>,
+    /// Peak learning rate (trl default 1e-6).
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    /// constant | constant_with_warmup | linear | cosine (transformers default: linear).
+    #[serde(default = "default_scheduler")]
+    pub lr_scheduler_type: SchedulerType,
+    /// Fraction of the total steps used for linear warm-up (ignored if `warmup_steps` > 0).
+    #[serde(default)]
+    pub warmup_ratio: f64,
+    /// Warm-up steps.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Decoupled weight decay of AdamW (not applied to biases and norms).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// AdamW β1.
+    #[serde(default = "default_beta1")]
+    pub adam_beta1: f64,
+    /// AdamW β2.
+    #[serde(default = "default_beta2")]
+    pub adam_beta2: f64,
+    /// AdamW ε (torch's 1e-8; Burn's own AdamW would use 1e-5).
+    #[serde(default = "default_eps")]
+    pub adam_epsilon: f64,
+    /// Clip the global gradient norm to this (as torch's `clip_grad_norm_`); 0 disables.
+    #[serde(default = "default_max_grad_norm")]
+    pub max_grad_norm: f64,
+    /// Pairs per micro-batch.
+    #[serde(default = "default_batch")]
+    pub per_device_train_batch_size: usize,
+    /// Pairs per evaluation batch.
+    #[serde(default = "default_batch")]
+    pub per_device_eval_batch_size: usize,
+    /// Micro-batches per optimiser step.
+    #[serde(default = "default_one")]
+    pub gradient_accumulation_steps: usize,
+    /// Epochs (fractions allowed), unless `max_steps` > 0.
+    #[serde(default = "default_epochs")]
+    pub num_train_epochs: f64,
+    /// Total optimiser steps; −1 means "from num_train_epochs".
+    #[serde(default = "default_max_steps")]
+    pub max_steps: i64,
+    /// Seed of the data order and of any randomness in a loss.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Shuffle the pairs every epoch (seeded); false keeps file order.
+    #[serde(default = "default_true")]
+    pub shuffle: bool,
+    /// Group pairs of similar length into micro-batches to cut padding.
+    #[serde(default)]
+    pub group_by_length: bool,
+    /// Log a metrics line every this many optimiser steps.
+    #[serde(default = "default_logging_steps")]
+    pub logging_steps: u64,
+    /// Evaluate on the eval split every this many steps (0: only at the end, if there is one).
+    #[serde(default)]
+    pub eval_steps: u64,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    #[serde(default = "default_save_steps")]
+    pub save_steps: u64,
+    /// Keep at most this many checkpoints (oldest deleted first).
+    #[serde(default)]
+    pub save_total_limit: Option<usize>,
+    /// The run directory: config, metrics.jsonl, checkpoints/, final/.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Compute reference log-probs once, cache them, and free the reference model.
+    #[serde(default)]
+    pub precompute_ref_log_probs: bool,
+    /// Where precomputed reference log-probs are cached (keyed by data and model fingerprints).
+    #[serde(default)]
+    pub ref_cache_dir: Option<PathBuf>,
+    /// Add α × the chosen completions' NLL (per token) to the loss (trl: `rpo_alpha`).
+    #[serde(default)]
+    pub rpo_alpha: Option<f64>,
+    /// "cpu" (default), "wgpu", "cuda" or "cuda:N".
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Positions per chunk when turning hidden states into log-probs (memory vs speed).
+    #[serde(default = "default_chunk")]
+    pub logps_chunk_size: usize,
+}
+
+fn default_lr() -> f64 {
+    1e-6
+}
+fn default_scheduler() -> SchedulerType {
+    SchedulerType::Linear
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_max_grad_norm() -> f64 {
+    1.0
+}
+fn default_batch() -> usize {
+    8
+}
+fn default_one() -> usize {
+    1
+}
+fn default_epochs() -> f64 {
+    3.0
+}
+fn default_max_steps() -> i64 {
+    -1
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_true() -> bool {
+    true
+}
+fn default_logging_steps() -> u64 {
+    10
+}
+fn default_save_steps() -> u64 {
+    500
+}
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("runs/prefzoo")
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_chunk() -> usize {
+    64
+}
+
+impl TrainConfig {
+    /// Rejects values no run can use, naming the key.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key: &str, reason: String| Err(TrainError::Config(format!("`{key}` {reason}")));
+        if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
+            return bad(
+                "learning_rate",
+                format!("= {} must be ≥ 0", self.learning_rate),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad(
+                "warmup_ratio",
+                format!("= {} must be in [0, 1]", self.warmup_ratio),
+            );
+        }
+        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
+            return bad("adam_beta1/adam_beta2", "must be in [0, 1)".into());
+        }
+        if self.adam_epsilon <= 0.0 {
+            return bad("adam_epsilon", "must be > 0".into());
+        }
+        if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 {
+            return bad("weight_decay/max_grad_norm", "must be ≥ 0".into());
+        }
+        if self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0 {
+            return bad("per_device_train_batch_size", "must be ≥ 1".into());
+        }
+        if self.gradient_accumulation_steps == 0 {
+            return bad("gradient_accumulation_steps", "must be ≥ 1".into());
+        }
+        if self.max_steps <= 0 && self.max_steps != -1 {
+            return bad(
+                "max_steps",
+                format!("= {} must be > 0, or -1 for epochs", self.max_steps),
+            );
+        }
+        if self.max_steps == -1
+            && self.num_train_epochs.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
+            return bad(
+                "num_train_epochs",
+                "must be > 0 when max_steps is -1".into(),
+            );
+        }
+        if self.logging_steps == 0 {
+            return bad("logging_steps", "must be ≥ 1".into());
+        }
+        if self.logps_chunk_size == 0 {
+            return bad("logps_chunk_size", "must be ≥ 1".into());
+        }
+        if let Some(a) = self.rpo_alpha
+            && !(a >= 0.0 && a.is_finite())
+        {
+            return bad("rpo_alpha", format!("= {a} must be ≥ 0"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Setting a run up: the loss from the registry, the models, the data, the reference, the
+//! optimiser and the schedule — everything [`crate::Trainer`] needs, checked once.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use prefzoo_core::{BuildContext, Needs, PreferenceLoss, ReferenceUse, registry};
+use prefzoo_data::{LengthConfig, LoadReport, PreferenceDataset, Tokenizer};
+use prefzoo_model::{Llama, ModelFiles};
+
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+use crate::reference::{Reference, model_fingerprint};
+
+/// The pieces of a run before its first step.
+pub struct RunParts {
+    /// The loss.
+    pub loss: Box<dyn PreferenceLoss>,
+    /// What it needs.
+    pub needs: Needs,
+    /// The policy's files (its directory provides the tokenizer files copied on save).
+    pub policy_files: ModelFiles,
+    /// The reference's files, when a separate reference model is used.
+    pub reference_files: Option<ModelFiles>,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+    /// The tokenizer's directory (copied into saved models).
+    pub tokenizer_dir: PathBuf,
+    /// Training pairs.
+    pub train: PreferenceDataset,
+    /// Evaluation pairs, if any.
+    pub eval: Option<PreferenceDataset>,
+    /// What reading the data found (skips, truncations).
+    pub report: LoadReport,
+}
+
+impl std::fmt::Debug for RunParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunParts")
+            .field("loss", &self.loss.name())
+            .field("policy", &self.policy_files.dir)
+            .field("train_pairs", &self.train.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the loss and loads files and data; models are loaded by [`load_models`].
+pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
+    cfg.validate()?;
+    let loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
+    let needs = loss.needs();
+    if cfg.precompute_ref_log_probs
+        && let Err(why) = needs.reference.check_precompute()
+    {
+        return Err(TrainError::Config(format!(
+            "`precompute_ref_log_probs = true` cannot be used with algo `{}`: {why}; set it \
+             to false",
+            cfg.algo
+        )));
+    }
+    let policy_files = prefzoo_model::hub::resolve(&cfg.model)?;
+    let reference_files = match (&cfg.ref_model, needs.reference.needed()) {
+        (Some(spec), true) => Some(prefzoo_model::hub::resolve(spec)?),
+        _ => None,
+    };
+    let tokenizer_dir = match &cfg.tokenizer {
+        Some(spec) if spec.starts_with("hf:") => {
+            let files = prefzoo_model::hub::resolve(spec)?;
+            files.tokenizer_dir.unwrap_or(files.dir)
+        }
+        Some(dir) => PathBuf::from(dir),
+        None => policy_files
+            .tokenizer_dir
+            .clone()
+            .unwrap_or_else(|| policy_files.dir.clone()),
+    };
+    let tokenizer = Tokenizer::from_dir(&tokenizer_dir)?;
+    let lengths = LengthConfig {
+        max_length: cfg.max_length,
+        max_prompt_length: cfg.max_prompt_length,
+        max_completion_length: cfg.max_completion_length,
+    };
+    let loaded = PreferenceDataset::load(&cfg.dataset, &tokenizer, &lengths)?;
+    if loaded.train.is_empty() {
+        return Err(TrainError::Config(format!(
+            "no training pairs survived reading {}: {}",
+            cfg.dataset.path,
+            loaded.report.summary()
+        )));
+    }
+    Ok(RunParts {
+        loss,
+        needs,
+        policy_files,
+        reference_files,
+        tokenizer,
+        tokenizer_dir,
+        train: loaded.train,
+        eval: loaded.eval,
+        report: loaded.report,
+    })
+}
+
+/// Loads the policy onto `device`'s autodiff twin and the reference (if one is needed and not
+/// precomputed) onto `device`.
+pub fn load_models(
+    parts: &RunParts,
+    policy_dir: &Path,
+    reference_dir: Option<&Path>,
+    device: &Device,
+    precompute: bool,
+) -> Result<(Llama, Reference), TrainError> {
+    let dtype = DType::F32;
+    let policy = prefzoo_model::load_pretrained(policy_dir, &device.clone().autodiff(), dtype)?;
+    let reference = match parts.needs.reference {
+        ReferenceUse::None => Reference::None,
+        _ if precompute => Reference::None,
+        use_ => {
+            let model = match reference_dir {
+                Some(dir) => prefzoo_model::load_pretrained(dir, device, dtype)?,
+                None => match &parts.reference_files {
+                    Some(files) => prefzoo_model::load_files(files, device, dtype)?,
+                    None => prefzoo_model::load_files(&parts.policy_files, device, dtype)?,
+                },
+            };
+            Reference::Model {
+                model,
+                moving: use_ == ReferenceUse::Moving,
+            }
+        }
+    };
+    Ok((policy, reference))
+}
+
+/// The fingerprint of the reference weights (the policy's when no separate reference is set).
+pub fn reference_fingerprint(parts: &RunParts) -> Result<String, TrainError> {
+    model_fingerprint(
+        parts
+            .reference_files
+            .as_ref()
+            .unwrap_or(&parts.policy_files),
+    )
+}

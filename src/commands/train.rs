@@ -1,0 +1,110 @@
+//! `prefzoo train --config FILE [--set key=value]... [--resume runs/NAME]`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use prefzoo_train::{TrainConfig, TrainOptions, Trainer, checkpoint};
+
+use prefzoo::{config, device};
+
+/// Arguments of `prefzoo train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run's TOML config (trl's DPOConfig names; see configs/ and docs/config.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a key: `--set loss.beta=0.05` (repeatable; applied after the file and env).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Continue the run in this directory from its newest checkpoint (its config.toml is used
+    /// when --config is not given).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Writes the fully resolved config as TOML (null values dropped).
+pub fn write_resolved(cfg: &TrainConfig, path: &Path) -> anyhow::Result<()> {
+    fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(m) => Some(serde_json::Value::Object(
+                m.into_iter()
+                    .filter_map(|(k, v)| strip(v).map(|v| (k, v)))
+                    .collect(),
+            )),
+            serde_json::Value::Array(a) => Some(serde_json::Value::Array(
+                a.into_iter().filter_map(strip).collect(),
+            )),
+            other => Some(other),
+        }
+    }
+    let json = strip(serde_json::to_value(cfg)?).unwrap_or_default();
+    let value = toml::Value::try_from(json)?;
+    let text = format!(
+        "# The resolved configuration of this run, written by prefzoo {}.\n{}",
+        env!("CARGO_PKG_VERSION"),
+        toml::to_string_pretty(&value)?
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs `prefzoo train`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let file = match (&args.config, &args.resume) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(dir)) => Some(dir.join("config.toml")),
+        (None, None) => bail!("give --config FILE (or --resume RUN_DIR)"),
+    };
+    let mut cfg: TrainConfig = config::load(file.as_deref(), &args.sets)?;
+    if let Some(dir) = &args.resume {
+        cfg.output_dir = dir.clone();
+    }
+    let dev = device::select(&cfg.device)?;
+    let out = cfg.output_dir.clone();
+    let mut trainer = match &args.resume {
+        Some(dir) => {
+            let ckpts = dir.join("checkpoints");
+            let ckpt = checkpoint::latest(&ckpts).with_context(|| {
+                format!(
+                    "--resume {}: no complete checkpoint under {}",
+                    dir.display(),
+                    ckpts.display()
+                )
+            })?;
+            eprintln!("resuming from {}", ckpt.display());
+            Trainer::resume(cfg.clone(), &ckpt, &dev)?
+        }
+        None => Trainer::new(cfg.clone(), &dev)?,
+    };
+    write_resolved(&cfg, &out.join("config.toml"))?;
+    eprintln!("{}", trainer.data_report().summary());
+    eprintln!(
+        "algo {}: {} optimiser steps ({} per epoch), output in {}",
+        cfg.algo,
+        trainer.plan().total_steps,
+        trainer.plan().steps_per_epoch,
+        out.display()
+    );
+    let summary = trainer.train(&TrainOptions {
+        progress: !args.no_progress,
+        halt_after: None,
+    })?;
+    for m in &summary.last_metrics {
+        println!("{:<24} {:.6}", m.name, m.value);
+    }
+    if let Some(eval) = &summary.last_eval {
+        for m in eval {
+            println!("eval_{:<19} {:.6}", m.name, m.value);
+        }
+    }
+    if let Some(dir) = summary.final_dir {
+        println!("final model: {}", dir.display());
+    }
+    Ok(())
+}

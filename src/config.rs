@@ -1,0 +1,141 @@
+//! Reading a run's configuration: defaults < TOML file < `PREFZOO_*` environment < `--set`.
+//!
+//! This is the only place that reads config files or the environment. Keys are trl's names;
+//! nested tables are reached with dots on the command line (`--set loss.beta=0.05`) and with a
+//! double underscore in the environment (`PREFZOO_LOSS__BETA=0.05`). `PREFZOO_SLOW_TESTS` is
+//! the test suite's switch, not a config key, and is ignored here.
+//!
+//! An unknown key is an error naming where it came from, the nearest valid key and the list.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::error::Kind;
+use figment::providers::{Env, Format, Serialized, Toml};
+use prefzoo_core::config::{closest_name, hint};
+use serde::de::DeserializeOwned;
+
+/// Environment variables with the `PREFZOO_` prefix that are not config keys.
+const NOT_CONFIG: &[&str] = &["slow_tests"];
+
+/// Parses `key=value` from `--set`; the value is read as TOML (numbers, booleans, arrays,
+/// quoted strings) and falls back to a plain string.
+pub fn parse_set(raw: &str) -> anyhow::Result<(String, toml::Value)> {
+    let Some((key, value)) = raw.split_once('=') else {
+        bail!("--set `{raw}`: expected key=value, e.g. --set loss.beta=0.05");
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        bail!("--set `{raw}`: the key is empty");
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    Ok((key.to_owned(), parsed))
+}
+
+/// The layered figment for `file` and `sets`.
+pub fn figment(file: Option<&Path>, sets: &[String]) -> anyhow::Result<Figment> {
+    let mut f = Figment::new();
+    if let Some(path) = file {
+        if !path.is_file() {
+            bail!("config file {} does not exist", path.display());
+        }
+        f = f.merge(Toml::file_exact(path));
+    }
+    f = f.merge(
+        Env::prefixed("PREFZOO_")
+            .split("__")
+            .filter(|k| !NOT_CONFIG.contains(&k.as_str())),
+    );
+    for raw in sets {
+        let (key, value) = parse_set(raw)?;
+        f = f.merge(Serialized::default(&key, value));
+    }
+    Ok(f)
+}
+
+/// Extracts `T`, turning figment's errors into ones a user can act on.
+pub fn extract<T: DeserializeOwned>(f: &Figment) -> anyhow::Result<T> {
+    f.extract::<T>().map_err(|errors| {
+        let lines: Vec<String> = errors.into_iter().map(|e| describe(&e)).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })
+}
+
+/// Loads a config of type `T` from `file` with `sets` applied.
+pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow::Result<T> {
+    let f = figment(file, sets)?;
+    extract(&f).with_context(|| match file {
+        Some(p) => format!("reading config {}", p.display()),
+        None => "reading config from the environment and --set".to_owned(),
+    })
+}
+
+fn describe(e: &figment::Error) -> String {
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(s) => format!("{} ({s})", m.name),
+            None => m.name.to_string(),
+        })
+        .unwrap_or_else(|| "config".to_owned());
+    let at = |field: &str| {
+        let mut p = e.path.clone();
+        if p.last().map(String::as_str) != Some(field) {
+            p.push(field.to_owned());
+        }
+        p.join(".")
+    };
+    match &e.kind {
+        Kind::UnknownField(field, expected) => format!(
+            "{source}: unknown key `{}`{}; valid keys here: {}",
+            at(field),
+            hint(closest_name(field, expected.iter().copied())),
+            expected.join(", ")
+        ),
+        Kind::MissingField(field) => format!(
+            "{source}: missing key `{}`: set it in the config file or with --set {}=…",
+            at(field),
+            at(field)
+        ),
+        _ => {
+            let path = e.path.join(".");
+            if path.is_empty() {
+                format!("{source}: {}", e.kind)
+            } else {
+                format!("{source}: key `{path}`: {}", e.kind)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_are_typed() {
+        assert_eq!(
+            parse_set("loss.beta=0.05").unwrap().1,
+            toml::Value::Float(0.05)
+        );
+        assert_eq!(
+            parse_set("max_steps=12").unwrap().1,
+            toml::Value::Integer(12)
+        );
+        assert_eq!(
+            parse_set("shuffle=false").unwrap().1,
+            toml::Value::Boolean(false)
+        );
+        assert_eq!(
+            parse_set("model=tests/data/golden/policy").unwrap().1,
+            toml::Value::String("tests/data/golden/policy".into())
+        );
+        assert!(parse_set("novalue").is_err());
+    }
+}
