@@ -1,16 +1,50 @@
-//! HF chat templates rendered with minijinja, configured as transformers configures Jinja2:
-//! `trim_blocks` and `lstrip_blocks` on, no trailing newline kept, Python string methods
-//! (`.strip()`, `.startswith()`, …) through minijinja-contrib's pycompat, and the globals
-//! transformers defines: `raise_exception(msg)` and `strftime_now(format)`.
+//! HF chat templates rendered with minijinja, set up as transformers 4.48 sets up Jinja2 in
+//! `_compile_jinja_template` and `apply_chat_template`:
+//!
+//! - `trim_blocks` and `lstrip_blocks` on, the trailing newline not kept (Jinja2's default);
+//! - `{% break %}` / `{% continue %}` (the `loopcontrols` extension; minijinja feature
+//!   `loop_controls`); `{% generation %} … {% endgeneration %}` (transformers' assistant-mask
+//!   extension, which renders its body unchanged) is kept as a block that renders its body;
+//! - Python string and dict methods (`.strip()`, `.startswith()`, `.items()`, …) through
+//!   minijinja-contrib's pycompat;
+//! - `tojson` as transformers overrides it: Python's `json.dumps` (see [`crate::pyjson`]);
+//! - globals `raise_exception(msg)` (an error) and `strftime_now(fmt)` (the current time; UTC
+//!   here, the machine's local time in transformers);
+//! - variables `messages`, `add_generation_prompt`, `tools = None`, `documents = None`, and the
+//!   tokenizer's special tokens that are set (`bos_token`, `eos_token`, `unk_token`,
+//!   `pad_token`, `additional_special_tokens`); an unset one is undefined, as in transformers;
+//! - `None`, `True` and `False` print as Python prints them.
+//!
+//! Known difference: JSON objects reach the template with their keys sorted (serde_json without
+//! `preserve_order`), so a template that iterates over a message's keys, or `tojson`s a record
+//! object, sees them in sorted rather than file order. Chat templates index messages by key
+//! (`message['content']`), which is unaffected.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::Serde;
-use minijinja::{Environment, Error, ErrorKind, context};
+use minijinja::value::{Kwargs, Serde, Value as JValue, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, Output, State};
 use serde_json::Value;
 
 use crate::error::{DataError, Result};
+use crate::pyjson::{DumpOptions, dumps};
+
+/// The special-token strings a template sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateTokens {
+    /// `bos_token`.
+    pub bos: Option<String>,
+    /// `eos_token`.
+    pub eos: Option<String>,
+    /// `unk_token`.
+    pub unk: Option<String>,
+    /// `pad_token`.
+    pub pad: Option<String>,
+    /// `additional_special_tokens`.
+    pub additional: Vec<String>,
+}
 
 /// A compiled chat template.
 #[derive(Clone)]
@@ -22,13 +56,13 @@ pub struct ChatTemplate {
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatTemplate")
-            .field("len", &self.source.len())
+            .field("chars", &self.source.len())
             .finish()
     }
 }
 
 impl ChatTemplate {
-    /// Compiles `source`.
+    /// Compiles `source` with transformers' Jinja settings.
     pub fn new(source: &str) -> Result<Self> {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
@@ -39,14 +73,11 @@ impl ChatTemplate {
             .map_err(|e| DataError::Template(e.to_string()))?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> std::result::Result<String, Error> {
-                Err(Error::new(ErrorKind::InvalidOperation, msg))
-            },
-        );
+        env.set_formatter(python_formatter);
+        env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
-        env.add_template_owned("chat", source.to_owned())
+        env.add_filter("tojson", tojson);
+        env.add_template_owned("chat", rewrite_generation_tags(source))
             .map_err(|e| DataError::Template(format!("does not compile: {e}")))?;
         Ok(Self {
             env: Arc::new(env),
@@ -59,45 +90,143 @@ impl ChatTemplate {
         &self.source
     }
 
-    /// Renders `messages` (a list of `{role, content}`) as `apply_chat_template(tokenize=False)`.
+    /// Renders `messages` as `tokenizer.apply_chat_template(messages, tokenize=False,
+    /// add_generation_prompt=…)` does.
     pub fn render(
         &self,
-        messages: &Value,
+        messages: &[Value],
         add_generation_prompt: bool,
-        bos_token: Option<&str>,
-        eos_token: Option<&str>,
+        tokens: &TemplateTokens,
     ) -> Result<String> {
         let t = self
             .env
             .get_template("chat")
             .map_err(|e| DataError::Template(e.to_string()))?;
-        t.render(context! {
-            messages => Serde(messages),
-            add_generation_prompt => add_generation_prompt,
-            bos_token => bos_token.unwrap_or(""),
-            eos_token => eos_token.unwrap_or(""),
-        })
-        .map_err(|e| DataError::Template(format!("rendering failed: {e}")))
+        let mut ctx: BTreeMap<&str, JValue> = BTreeMap::new();
+        ctx.insert("messages", JValue::from(Serde(messages)));
+        ctx.insert("add_generation_prompt", JValue::from(add_generation_prompt));
+        ctx.insert("tools", JValue::from(()));
+        ctx.insert("documents", JValue::from(()));
+        let named = [
+            ("bos_token", &tokens.bos),
+            ("eos_token", &tokens.eos),
+            ("unk_token", &tokens.unk),
+            ("pad_token", &tokens.pad),
+        ];
+        for (name, token) in named {
+            if let Some(s) = token {
+                ctx.insert(name, JValue::from(s.as_str()));
+            }
+        }
+        if !tokens.additional.is_empty() {
+            ctx.insert(
+                "additional_special_tokens",
+                JValue::from(Serde(&tokens.additional)),
+            );
+        }
+        t.render(JValue::from(ctx))
+            .map_err(|e| DataError::Template(format!("rendering failed: {e:#}")))
     }
 }
 
-/// Today's date/time in UTC formatted with the strftime codes chat templates use
-/// (%Y %m %d %e %b %B %H %M %S %y %%).
+fn raise_exception(msg: String) -> std::result::Result<String, Error> {
+    Err(Error::new(ErrorKind::InvalidOperation, msg))
+}
+
+/// Jinja2 prints Python values: `None`, `True`, `False`; undefined prints nothing.
+fn python_formatter(
+    out: &mut Output,
+    state: &mut State,
+    value: &JValue,
+) -> std::result::Result<(), Error> {
+    let text = match value.kind() {
+        ValueKind::None => "None",
+        ValueKind::Bool if value.is_true() => "True",
+        ValueKind::Bool => "False",
+        _ => return minijinja::escape_formatter(out, state, value),
+    };
+    out.write_str(text).map_err(Error::from)
+}
+
+/// transformers' `tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)`.
+fn tojson(value: &JValue, kwargs: Kwargs) -> std::result::Result<String, Error> {
+    let mut opts = DumpOptions::default();
+    if let Some(b) = kwargs.get::<Option<bool>>("ensure_ascii")? {
+        opts.ensure_ascii = b;
+    }
+    if let Some(ind) = kwargs.get::<Option<JValue>>("indent")? {
+        opts.indent = match ind.kind() {
+            ValueKind::None | ValueKind::Undefined => None,
+            ValueKind::String => Some(ind.as_str().unwrap_or_default().to_owned()),
+            _ => {
+                let n = i64::try_from(ind)?;
+                Some(" ".repeat(usize::try_from(n).unwrap_or(0)))
+            }
+        };
+    }
+    if let Some(seps) = kwargs.get::<Option<Vec<String>>>("separators")? {
+        if let [item, key] = seps.as_slice() {
+            opts.separators = Some((item.clone(), key.clone()));
+        } else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: separators must be an (item, key) pair",
+            ));
+        }
+    }
+    if let Some(b) = kwargs.get::<Option<bool>>("sort_keys")? {
+        opts.sort_keys = b;
+    }
+    kwargs.assert_all_used()?;
+    dumps(value, &opts)
+}
+
+/// `{% generation %}` / `{% endgeneration %}` (any whitespace control) become an always-true
+/// `if` block, so the body renders unchanged and the tags strip whitespace as block tags do.
+fn rewrite_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag[2..].find("%}").map(|i| i + 2) else {
+            break;
+        };
+        let inner = &tag[2..end];
+        let (open, body) = match inner.strip_prefix(['-', '+']) {
+            Some(b) => (&inner[..1], b),
+            None => ("", inner),
+        };
+        let (body, close) = match body.strip_suffix(['-', '+']) {
+            Some(b) => (b, &body[b.len()..]),
+            None => (body, ""),
+        };
+        let replacement = match body.trim() {
+            "generation" => Some("if true"),
+            "endgeneration" => Some("endif"),
+            _ => None,
+        };
+        match replacement {
+            Some(r) => out.push_str(&format!("{{%{open} {r} {close}%}}")),
+            None => out.push_str(&tag[..end + 2]),
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The current UTC time formatted with the strftime codes chat templates use
+/// (`%Y %y %m %d %e %b %B %a %A %H %M %S %j %%`).
 fn strftime_now(fmt: &str) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    format_time(secs, fmt)
+}
+
+/// `fmt` applied to `secs` since the Unix epoch (UTC).
+fn format_time(secs: i64, fmt: &str) -> String {
     const MONTHS: [&str; 12] = [
         "January",
         "February",
@@ -112,7 +241,31 @@ fn strftime_now(fmt: &str) -> String {
         "November",
         "December",
     ];
-    let name = MONTHS[(month - 1) as usize];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    const CUM: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let yday = CUM[(month - 1) as usize] + day + i64::from(leap && month > 2);
+    let mname = MONTHS[(month - 1) as usize];
+    let dname = DAYS[days.rem_euclid(7) as usize];
     let mut out = String::new();
     let mut chars = fmt.chars();
     while let Some(c) = chars.next() {
@@ -122,12 +275,15 @@ fn strftime_now(fmt: &str) -> String {
         }
         match chars.next() {
             Some('Y') => out.push_str(&year.to_string()),
-            Some('y') => out.push_str(&format!("{:02}", year % 100)),
+            Some('y') => out.push_str(&format!("{:02}", year.rem_euclid(100))),
             Some('m') => out.push_str(&format!("{month:02}")),
             Some('d') => out.push_str(&format!("{day:02}")),
             Some('e') => out.push_str(&format!("{day:>2}")),
-            Some('b') => out.push_str(&name[..3]),
-            Some('B') => out.push_str(name),
+            Some('j') => out.push_str(&format!("{yday:03}")),
+            Some('b') => out.push_str(&mname[..3]),
+            Some('B') => out.push_str(mname),
+            Some('a') => out.push_str(&dname[..3]),
+            Some('A') => out.push_str(dname),
             Some('H') => out.push_str(&format!("{:02}", rem / 3600)),
             Some('M') => out.push_str(&format!("{:02}", rem % 3600 / 60)),
             Some('S') => out.push_str(&format!("{:02}", rem % 60)),
@@ -145,24 +301,75 @@ fn strftime_now(fmt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    #[test]
-    fn strftime_codes() {
-        let s = strftime_now("%Y-%m-%d %b");
-        assert_eq!(s.len(), 14, "{s}");
-        assert!(s.starts_with("20"), "{s}");
+    fn render(src: &str, msgs: Value, tokens: &TemplateTokens) -> Result<String> {
+        let list = msgs.as_array().cloned().unwrap_or_default();
+        ChatTemplate::new(src)?.render(&list, false, tokens)
     }
 
     #[test]
-    fn python_methods_and_raise_exception() {
-        let t = ChatTemplate::new(
-            "{% for m in messages %}{% if m.role not in ['user','assistant'] %}{{ raise_exception('bad role') }}{% endif %}{{ m.content.strip() }}|{% endfor %}",
-        )
-        .unwrap();
-        let ok = serde_json::json!([{"role": "user", "content": "  hi "}]);
-        assert_eq!(t.render(&ok, false, None, None).unwrap(), "hi|");
-        let bad = serde_json::json!([{"role": "tool", "content": "x"}]);
-        let e = t.render(&bad, false, None, None).unwrap_err().to_string();
+    fn time_formatting() {
+        // 2024-07-26 13:25:09 UTC was a Friday, day 208 of a leap year.
+        let t = 1_722_000_309;
+        assert_eq!(format_time(t, "%d %b %Y %H:%M:%S"), "26 Jul 2024 13:25:09");
+        assert_eq!(
+            format_time(t, "%A %a %j %e %y %%"),
+            "Friday Fri 208 26 24 %"
+        );
+        assert_eq!(format_time(0, "%Y-%m-%d %A"), "1970-01-01 Thursday");
+    }
+
+    #[test]
+    fn python_methods_values_and_raise_exception() {
+        let src = "{% for m in messages %}{% if m.role not in ['user','assistant'] %}\
+                   {{ raise_exception('bad role') }}{% endif %}{{ m.content.strip() }}|\
+                   {{ m.get('name') }}|{{ m.content.startswith(' ') }}{% endfor %}";
+        let ok = json!([{"role": "user", "content": "  hi "}]);
+        assert_eq!(
+            render(src, ok, &TemplateTokens::default()).unwrap(),
+            "hi|None|True"
+        );
+        let bad = json!([{"role": "tool", "content": "x"}]);
+        let e = render(src, bad, &TemplateTokens::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad role"), "{e}");
+    }
+
+    #[test]
+    fn tojson_is_python_json_dumps() {
+        let src = "{{ messages[0] | tojson }}#{{ messages[0] | tojson(indent=2) }}\
+                   #{{ messages[0].content | tojson(ensure_ascii=True) }}";
+        let msgs = json!([{"content": "<é>", "role": "user"}]);
+        assert_eq!(
+            render(src, msgs, &TemplateTokens::default()).unwrap(),
+            "{\"content\": \"<é>\", \"role\": \"user\"}#{\n  \"content\": \"<é>\",\n  \"role\": \"user\"\n}\
+             #\"<\\u00e9>\""
+        );
+    }
+
+    #[test]
+    fn generation_blocks_and_undefined_tokens() {
+        let src = "{% for m in messages %}{%- generation -%} {{ m.content }} {%- endgeneration %}\
+                   {% endfor %}{{ bos_token is defined }}";
+        let msgs = json!([{"role": "assistant", "content": "a"}]);
+        assert_eq!(
+            render(src, msgs.clone(), &TemplateTokens::default()).unwrap(),
+            "aFalse"
+        );
+        let tokens = TemplateTokens {
+            bos: Some("<s>".into()),
+            ..Default::default()
+        };
+        assert_eq!(render(src, msgs, &tokens).unwrap(), "aTrue");
+        assert_eq!(
+            rewrite_generation_tags("x{%+ generation %}y{% endgeneration -%}z{% if a %}"),
+            "x{%+ if true %}y{% endif -%}z{% if a %}"
+        );
+        assert_eq!(
+            rewrite_generation_tags("{%}{%-%}{% generation"),
+            "{%}{%-%}{% generation"
+        );
     }
 }

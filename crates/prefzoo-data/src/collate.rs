@@ -1,33 +1,49 @@
-//! Collation: n pairs → one right-padded batch of 2n rows, as trl's `concatenated_forward`
-//! lays it out after its "flush left": rows 0..n are prompt+chosen, rows n..2n prompt+rejected,
-//! each cut at `max_length`, padded on the right with the pad id to the longest row.
+//! Collation: n pairs → one right-padded batch of 2n rows, laid out as trl 0.13's
+//! `concatenated_forward` leaves it after its "flush left" and right truncation: rows 0..n are
+//! prompt+chosen, rows n..2n prompt+rejected (same pair order), each row cut at `max_length`,
+//! padded on the right with the pad id to T = the longest row (optionally rounded up to a
+//! multiple, for kernels that like aligned shapes).
 //!
-//! `loss_mask` is 1 exactly at the completion tokens that survive the cut (eos included).
+//! `loss_mask` is 1.0 exactly at the completion tokens (eos included) that survive the cut.
 //! Token t is predicted by the logits at position t−1, so the first completion token is scored
-//! from the last prompt token; position 0 is never counted.
+//! from the last prompt token; the forward takes `logits[:, :-1]` against `input_ids[:, 1:]`
+//! and `loss_mask[:, 1:]`. Position 0 is never scored, so its mask is 0 even when the prompt
+//! is empty (trl drops it the same way with its `[:, 1:]` shift).
 
 use crate::tokenize::TokenizedPair;
 
 /// A padded batch of pairs, row-major `[2n, seq_len]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairBatch {
-    /// Token ids.
+    /// Token ids; pad id after each row's end.
     pub input_ids: Vec<u32>,
-    /// 1.0 at counted completion tokens.
+    /// 1.0 at scored completion tokens, else 0.0.
     pub loss_mask: Vec<f32>,
-    /// 1.0 at real (non-pad) tokens.
+    /// 1.0 at real tokens, 0.0 at padding.
     pub attention_mask: Vec<f32>,
     /// Pairs n (the batch has 2n rows).
     pub n_pairs: usize,
-    /// Columns.
+    /// Columns T.
     pub seq_len: usize,
-    /// Prompt tokens per row (after the cut).
+    /// Prompt tokens per row (after the cut), 2n entries.
     pub prompt_lens: Vec<usize>,
-    /// Completion tokens per row (after the cut).
+    /// Completion tokens per row that survive the cut, 2n entries.
     pub completion_lens: Vec<usize>,
 }
 
-/// Collates `pairs`; `pad_multiple` rounds the width up (1 = no rounding).
+impl PairBatch {
+    /// Row `r`'s ids (all T columns).
+    pub fn row(&self, r: usize) -> &[u32] {
+        &self.input_ids[r * self.seq_len..(r + 1) * self.seq_len]
+    }
+
+    /// Row `r`'s loss mask.
+    pub fn row_mask(&self, r: usize) -> &[f32] {
+        &self.loss_mask[r * self.seq_len..(r + 1) * self.seq_len]
+    }
+}
+
+/// Collates `pairs`; `pad_multiple` rounds T up (1 = no rounding).
 pub fn collate(
     pairs: &[&TokenizedPair],
     pad_id: u32,
@@ -49,8 +65,7 @@ pub fn collate(
         .iter()
         .map(|(p, c)| cut(p.len() + c.len()))
         .max()
-        .unwrap_or(0)
-        .max(1);
+        .unwrap_or(0);
     let m = pad_multiple.max(1);
     let seq_len = widest.div_ceil(m) * m;
     let mut input_ids = vec![pad_id; 2 * n * seq_len];
@@ -90,8 +105,6 @@ pub fn collate(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::record::Origin;
 
@@ -100,10 +113,7 @@ mod tests {
             prompt_ids: p.to_vec(),
             chosen_ids: c.to_vec(),
             rejected_ids: r.to_vec(),
-            origin: Origin {
-                path: Arc::new("x".into()),
-                line: 1,
-            },
+            origin: Origin::new("x", 1),
             truncated: false,
         }
     }
@@ -112,14 +122,36 @@ mod tests {
     fn layout_mask_and_cut() {
         let a = pair(&[5, 6], &[7, 0], &[8, 9, 0]);
         let b = pair(&[5], &[7, 0], &[9, 0]);
-        let batch = collate(&[&a, &b], 0, Some(4), 1);
-        assert_eq!(batch.seq_len, 4);
-        assert_eq!(&batch.input_ids[0..4], &[5, 6, 7, 0]);
-        assert_eq!(&batch.loss_mask[0..4], &[0.0, 0.0, 1.0, 1.0]);
-        assert_eq!(&batch.input_ids[8..12], &[5, 6, 8, 9], "cut at max_length");
-        assert_eq!(&batch.loss_mask[12..16], &[0.0, 1.0, 1.0, 0.0]);
+        let batch = collate(&[&a, &b], 1, Some(4), 1);
+        assert_eq!((batch.n_pairs, batch.seq_len), (2, 4));
+        // Row 0: a chosen; row 1: b chosen; row 2: a rejected (cut); row 3: b rejected.
+        assert_eq!(batch.row(0), &[5, 6, 7, 0]);
+        assert_eq!(batch.row_mask(0), &[0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(batch.row(1), &[5, 7, 0, 1], "right-padded with the pad id");
+        assert_eq!(
+            batch.row(2),
+            &[5, 6, 8, 9],
+            "cut at max_length: the eos is gone"
+        );
+        assert_eq!(batch.row_mask(2), &[0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(batch.row_mask(3), &[0.0, 1.0, 1.0, 0.0]);
         assert_eq!(&batch.attention_mask[12..16], &[1.0, 1.0, 1.0, 0.0]);
+        assert_eq!(batch.prompt_lens, [2, 1, 2, 1]);
         assert_eq!(batch.completion_lens, [2, 2, 2, 2]);
-        assert_eq!(collate(&[&a], 0, None, 8).seq_len, 8);
+        assert_eq!(
+            collate(&[&a], 0, None, 8).seq_len,
+            8,
+            "rounded up to a multiple"
+        );
+        let empty = collate(&[], 0, None, 1);
+        assert_eq!((empty.input_ids.len(), empty.seq_len), (0, 0));
+    }
+
+    #[test]
+    fn empty_prompt_never_scores_position_zero() {
+        let a = pair(&[], &[7, 8, 0], &[9, 0]);
+        let batch = collate(&[&a], 0, None, 1);
+        assert_eq!(batch.row_mask(0), &[0.0, 1.0, 1.0]);
+        assert_eq!(batch.row_mask(1), &[0.0, 1.0, 0.0]);
     }
 }

@@ -1,9 +1,11 @@
-//! A tokenised preference dataset: reading, rendering and tokenising every record (streamed),
-//! the report of what was skipped or truncated and why, the eval split, seeded epoch orders,
-//! and collation.
+//! A tokenised preference dataset: every record read (streamed), rendered, tokenised with
+//! trl's rules and kept, or skipped and reported; the evaluation split; and what the trainer
+//! needs per step (seeded epoch orders, collation, a fingerprint for caches).
+//!
+//! Records are rendered one by one and tokenised in chunks (`encode_batch`, parallel inside
+//! `tokenizers`); the order of pairs, skips and the first strict-mode error is the file order.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -12,310 +14,276 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use crate::collate::{PairBatch, collate};
-use crate::config::DatasetConfig;
+use crate::config::{Columns, DatasetConfig, Format};
 use crate::error::{DataError, Result};
-use crate::formats::{Format, Skip, SkipReason, detect, render};
-use crate::read::{Row, hf_cache_root, hf_dataset_dir, read_file, split_files};
-use crate::tokenize::{LengthConfig, TokenizedPair, tokenize_pair};
+use crate::formats::{Skip, SkipReason, detect, render};
+use crate::order;
+use crate::read::layout::resolve_files;
+use crate::read::{Row, read_file};
+use crate::record::{Origin, PreferenceRecord};
+use crate::report::{LoadReport, SplitReport};
+use crate::tokenize::{LengthConfig, TokenizedPair, build_pair};
 use crate::tokenizer::Tokenizer;
 
-/// Examples kept per skip reason (all are counted).
-const EXAMPLES: usize = 20;
+/// Records rendered before one batched tokenisation.
+const CHUNK: usize = 256;
 
-/// What reading one split found.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SplitReport {
-    /// The files read.
-    pub files: Vec<PathBuf>,
-    /// The format used (detected or configured).
-    pub format: Option<Format>,
-    /// Records read.
-    pub read: usize,
-    /// Pairs kept.
-    pub kept: usize,
-    /// Kept pairs of which a limit removed tokens.
-    pub truncated: usize,
-    /// `file:line` of the first truncated pairs.
-    pub truncated_examples: Vec<String>,
-    /// Skipped records by reason: count and `file:line: field …` examples.
-    pub skipped: BTreeMap<SkipReason, (usize, Vec<String>)>,
-}
+/// The seed of the `eval_fraction` hold-out (fixed: the split never depends on the run seed).
+const HOLD_OUT_SEED: u64 = 0x5eed_e7a1;
 
-impl SplitReport {
-    /// Records skipped in all.
-    pub fn n_skipped(&self) -> usize {
-        self.skipped.values().map(|(n, _)| n).sum()
-    }
-
-    fn summary_into(&self, name: &str, s: &mut String) {
-        let files = self
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(
-            s,
-            "{name}: {} read, {} kept, {} skipped, {} truncated ({} format; {files})",
-            self.read,
-            self.kept,
-            self.n_skipped(),
-            self.truncated,
-            self.format
-                .map_or("unknown".to_owned(), |f| format!("{f:?}").to_lowercase()),
-        );
-        for (reason, (n, examples)) in &self.skipped {
-            let _ = writeln!(s, "  skipped {n} × {}", reason.describe());
-            for e in examples.iter().take(3) {
-                let _ = writeln!(s, "    {e}");
-            }
-        }
-        if self.truncated > 0 {
-            let _ = writeln!(
-                s,
-                "  truncated {} × by max_prompt_length / max_completion_length / max_length, e.g. {}",
-                self.truncated,
-                self.truncated_examples
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-}
-
-/// What reading the data found, train and eval.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadReport {
-    /// The training split.
-    pub train: SplitReport,
-    /// The evaluation split, if any.
-    pub eval: Option<SplitReport>,
-}
-
-impl LoadReport {
-    /// A few lines for a human.
-    pub fn summary(&self) -> String {
-        let mut s = String::new();
-        self.train.summary_into("train", &mut s);
-        if let Some(e) = &self.eval {
-            e.summary_into("eval", &mut s);
-        }
-        s.trim_end().to_owned()
-    }
-}
-
-/// Tokenised pairs plus what collation needs.
+/// Tokenised pairs plus what collation needs (the pad id and the `max_length` cut).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreferenceDataset {
     pairs: Vec<TokenizedPair>,
     pad_id: u32,
     max_length: Option<usize>,
+    pad_to_multiple_of: usize,
 }
 
-/// The result of [`PreferenceDataset::load`].
+/// What [`PreferenceDataset::load`] returns.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// Training pairs.
     pub train: PreferenceDataset,
-    /// Evaluation pairs, if configured.
+    /// Evaluation pairs, if `eval_path`, `eval_split` or `eval_fraction` asked for them.
     pub eval: Option<PreferenceDataset>,
-    /// What was read, skipped and truncated.
+    /// What was read, kept, skipped and truncated.
     pub report: LoadReport,
 }
 
-/// The files of a path spec (file, folder, `hf:`) for `split`.
-pub fn resolve_files(path: &str, split: &str) -> Result<Vec<PathBuf>> {
-    if let Some(spec) = path.strip_prefix("hf:") {
-        return split_files(&hf_dataset_dir(spec, &hf_cache_root())?, split);
-    }
-    let p = Path::new(path);
-    if p.is_dir() {
-        split_files(p, split)
-    } else if p.is_file() {
-        Ok(vec![p.to_owned()])
-    } else {
-        Err(DataError::NotFound {
-            what: format!("dataset `{path}`"),
-            looked: format!(
-                "{} (a .jsonl/.jsonl.gz/.json/.parquet file, a folder of them, or hf:org/name)",
-                std::env::current_dir()
-                    .map(|d| d.join(p).display().to_string())
-                    .unwrap_or_else(|_| path.to_owned())
-            ),
-        })
-    }
+/// A record rendered, or why not.
+enum Entry {
+    Record(PreferenceRecord),
+    Skipped(Origin, Skip),
 }
 
-struct Reader<'a> {
+struct Loader<'a> {
     cfg: &'a DatasetConfig,
     tok: &'a Tokenizer,
     lengths: &'a LengthConfig,
-    format: Option<Format>,
+    cols: Columns,
 }
 
-impl Reader<'_> {
-    fn skip(&self, report: &mut SplitReport, row: &Row, skip: Skip) -> Result<()> {
+impl Loader<'_> {
+    /// Counts a skip, or with `strict` turns it into the error.
+    fn skip(&self, report: &mut SplitReport, origin: &Origin, skip: Skip) -> Result<()> {
         if self.cfg.strict {
             return Err(DataError::BadRecord {
-                path: row.origin.path.as_ref().clone(),
-                line: row.origin.line,
+                path: origin.path.as_ref().clone(),
+                line: origin.line,
                 field: skip.field,
                 reason: format!(
-                    "{} (strict = true; set dataset.strict = false to skip such records)",
+                    "{} (strict = true: set dataset.strict = false to skip such records and \
+                     report them instead)",
                     skip.detail
                 ),
             });
         }
-        let e = report.skipped.entry(skip.reason).or_insert((0, Vec::new()));
-        e.0 += 1;
-        if e.1.len() < EXAMPLES {
-            e.1.push(format!(
-                "{}: field `{}` {}",
-                row.origin, skip.field, skip.detail
-            ));
-        }
+        report.add_skip(origin, &skip);
         Ok(())
     }
 
-    fn read(
-        &mut self,
-        files: &[PathBuf],
-        limit: Option<usize>,
-    ) -> Result<(Vec<TokenizedPair>, SplitReport)> {
-        let cols = self.cfg.columns();
-        let mut report = SplitReport {
-            files: files.to_vec(),
-            ..Default::default()
+    fn render_row(&self, row: Row, format: &mut Option<Format>) -> Entry {
+        let value = match row.value {
+            Ok(v) => v,
+            Err(e) => {
+                let skip = Skip::new(SkipReason::Malformed, "(record)", e);
+                return Entry::Skipped(row.origin, skip);
+            }
         };
-        let mut pairs = Vec::new();
-        'files: for f in files {
-            for row in read_file(f)? {
-                if limit.is_some_and(|l| pairs.len() >= l) {
-                    break 'files;
-                }
-                report.read += 1;
-                let value = match &row.value {
-                    Ok(v) => v,
-                    Err(e) => {
-                        let skip = Skip {
-                            reason: SkipReason::Malformed,
-                            field: "(line)".into(),
-                            detail: e.clone(),
-                        };
-                        self.skip(&mut report, &row, skip)?;
-                        continue;
+        let f = match *format {
+            Some(f) => f,
+            None => match detect(&value, &self.cols) {
+                Ok(f) => *format.insert(f),
+                Err(skip) => return Entry::Skipped(row.origin, skip),
+            },
+        };
+        match render(&value, f, &self.cols, self.tok, row.origin.clone()) {
+            Ok(rec) => Entry::Record(rec),
+            Err(skip) => Entry::Skipped(row.origin, skip),
+        }
+    }
+
+    /// Tokenises the pending entries in order; returns whether `limit` pairs are kept.
+    fn flush(
+        &self,
+        pending: &mut Vec<Entry>,
+        pairs: &mut Vec<TokenizedPair>,
+        report: &mut SplitReport,
+        limit: Option<usize>,
+    ) -> Result<bool> {
+        let texts: Vec<&str> = pending
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some([r.prompt.as_str(), &r.chosen, &r.rejected]),
+                Entry::Skipped(..) => None,
+            })
+            .flatten()
+            .collect();
+        let mut ids = self.tok.encode_batch(&texts)?.into_iter();
+        let eos = self.tok.eos_id();
+        for entry in pending.drain(..) {
+            if limit.is_some_and(|l| pairs.len() >= l) {
+                report.stopped_at_max_pairs = true;
+                return Ok(true);
+            }
+            report.read += 1;
+            match entry {
+                Entry::Skipped(origin, skip) => self.skip(report, &origin, skip)?,
+                Entry::Record(rec) => {
+                    let (Some(p), Some(c), Some(r)) = (ids.next(), ids.next(), ids.next()) else {
+                        return Err(DataError::Tokenizer {
+                            path: self.tok.source().to_owned(),
+                            reason: "encode_batch returned too few encodings".into(),
+                        });
+                    };
+                    match build_pair(p, c, r, eos, self.lengths, rec.origin.clone()) {
+                        Ok(pair) => pairs.push(pair),
+                        Err(skip) => self.skip(report, &rec.origin, skip)?,
                     }
-                };
-                let format = match self.format {
-                    Some(f) => f,
-                    None => {
-                        match detect(value, &cols) {
-                            Some(f) => *self.format.insert(f),
-                            None => {
-                                let skip = Skip {
-                                reason: SkipReason::MissingField,
-                                field: format!("{}/{}", cols.chosen, cols.rejected),
-                                detail: "missing or not strings/message lists; cannot detect the format".into(),
-                            };
-                                self.skip(&mut report, &row, skip)?;
-                                continue;
-                            }
-                        }
-                    }
-                };
-                let rec = match render(value, format, &cols, self.tok, row.origin.clone()) {
-                    Ok(r) => r,
-                    Err(skip) => {
-                        self.skip(&mut report, &row, skip)?;
-                        continue;
-                    }
-                };
-                match tokenize_pair(&rec, self.tok, self.lengths)? {
-                    Ok(p) => {
-                        if p.truncated {
-                            report.truncated += 1;
-                            if report.truncated_examples.len() < EXAMPLES {
-                                report.truncated_examples.push(p.origin.to_string());
-                            }
-                        }
-                        pairs.push(p);
-                    }
-                    Err(skip) => self.skip(&mut report, &row, skip)?,
                 }
             }
         }
-        report.kept = pairs.len();
-        report.format = self.format;
+        let full = limit.is_some_and(|l| pairs.len() >= l);
+        report.stopped_at_max_pairs |= full;
+        Ok(full)
+    }
+
+    /// Reads, renders and tokenises the records of `files`.
+    fn read_split(
+        &self,
+        files: &[PathBuf],
+        limit: Option<usize>,
+    ) -> Result<(Vec<TokenizedPair>, SplitReport)> {
+        let mut format = match self.cfg.format {
+            Format::Auto => None,
+            f => Some(f),
+        };
+        let mut report = SplitReport {
+            files: files.to_vec(),
+            format_detected: format.is_none(),
+            ..Default::default()
+        };
+        let columns = [
+            self.cols.prompt.as_str(),
+            self.cols.chosen.as_str(),
+            self.cols.rejected.as_str(),
+        ];
+        let mut pairs = Vec::new();
+        let mut pending = Vec::with_capacity(CHUNK);
+        let mut full = false;
+        'files: for f in files {
+            for item in read_file(f, &columns)? {
+                pending.push(self.render_row(item?, &mut format));
+                if pending.len() >= CHUNK
+                    && self.flush(&mut pending, &mut pairs, &mut report, limit)?
+                {
+                    full = true;
+                    break 'files;
+                }
+            }
+        }
+        if !full {
+            self.flush(&mut pending, &mut pairs, &mut report, limit)?;
+        }
+        report.format = format;
+        report.set_kept(&pairs);
         Ok((pairs, report))
     }
 }
 
-impl PreferenceDataset {
-    /// Reads, renders and tokenises the configured data (and its eval split).
-    pub fn load(cfg: &DatasetConfig, tok: &Tokenizer, lengths: &LengthConfig) -> Result<Loaded> {
-        if !(0.0..1.0).contains(&cfg.eval_fraction) {
-            return Err(DataError::Config(format!(
-                "eval_fraction = {} must be in [0, 1)",
-                cfg.eval_fraction
-            )));
+/// Splits `pairs` into (train, held out) with a fixed seed; both keep file order.
+fn hold_out(pairs: Vec<TokenizedPair>, fraction: f64) -> (Vec<TokenizedPair>, Vec<TokenizedPair>) {
+    let n = pairs.len();
+    if n < 2 || fraction <= 0.0 {
+        return (pairs, Vec::new());
+    }
+    let n_eval = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(HOLD_OUT_SEED));
+    let held: HashSet<usize> = idx[..n_eval].iter().copied().collect();
+    let (mut train, mut eval) = (Vec::with_capacity(n - n_eval), Vec::with_capacity(n_eval));
+    for (i, p) in pairs.into_iter().enumerate() {
+        if held.contains(&i) {
+            eval.push(p);
+        } else {
+            train.push(p);
         }
-        tok.eos_id()?;
-        let fixed = match cfg.format {
-            Format::Auto => None,
-            f => Some(f),
-        };
-        let mut reader = Reader {
+    }
+    (train, eval)
+}
+
+impl PreferenceDataset {
+    /// Reads, renders and tokenises the configured data and its evaluation split.
+    ///
+    /// Errors: a setting that cannot work, a path or split that holds nothing, a file that
+    /// cannot be read or breaks off, and with `strict = true` the first unusable record.
+    /// Everything else that is wrong with a record is skipped and counted in the report.
+    pub fn load(cfg: &DatasetConfig, tok: &Tokenizer, lengths: &LengthConfig) -> Result<Loaded> {
+        cfg.validate()?;
+        lengths.validate()?;
+        let loader = Loader {
             cfg,
             tok,
             lengths,
-            format: fixed,
+            cols: cfg.columns(),
         };
-        let files = resolve_files(&cfg.path, &cfg.split)?;
-        let (mut pairs, mut train_report) = reader.read(&files, cfg.max_pairs)?;
+        let train_files = resolve_files(&cfg.path, &cfg.split)?;
         let eval_files = match (&cfg.eval_path, &cfg.eval_split) {
             (Some(p), split) => Some(resolve_files(p, split.as_deref().unwrap_or("test"))?),
-            (None, Some(split)) => Some(resolve_files(&cfg.path, split)?),
+            (None, Some(split)) => {
+                if !cfg.path.starts_with("hf:") && !Path::new(&cfg.path).is_dir() {
+                    return Err(DataError::Config(format!(
+                        "eval_split = \"{split}\" needs `path` to be a folder or an hf: dataset \
+                         with splits, but {} is one file; use eval_path or eval_fraction",
+                        cfg.path
+                    )));
+                }
+                Some(resolve_files(&cfg.path, split)?)
+            }
             (None, None) => None,
         };
-        let (eval_pairs, eval_report) = match eval_files {
+        if eval_files.as_ref() == Some(&train_files) {
+            return Err(DataError::Config(format!(
+                "the evaluation files are the training files ({}); point eval_path / \
+                 eval_split at other data",
+                train_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let (pairs, mut train_report) = loader.read_split(&train_files, cfg.max_pairs)?;
+        let (train, eval, eval_report) = match eval_files {
             Some(files) => {
-                let (p, r) = reader.read(&files, None)?;
-                (Some(p), Some(r))
+                let (e, r) = loader.read_split(&files, None)?;
+                (pairs, Some(e), Some(r))
             }
             None if cfg.eval_fraction > 0.0 => {
-                let n_eval = ((pairs.len() as f64) * cfg.eval_fraction).round() as usize;
-                let mut idx: Vec<usize> = (0..pairs.len()).collect();
-                idx.shuffle(&mut ChaCha8Rng::seed_from_u64(0x5eed));
-                let held: std::collections::HashSet<usize> =
-                    idx[..n_eval].iter().copied().collect();
-                let (mut train, mut eval) = (Vec::new(), Vec::new());
-                for (i, p) in pairs.into_iter().enumerate() {
-                    if held.contains(&i) {
-                        eval.push(p)
-                    } else {
-                        train.push(p)
-                    }
-                }
-                pairs = train;
-                train_report.kept = pairs.len();
-                let r = SplitReport {
+                let (train, held) = hold_out(pairs, cfg.eval_fraction);
+                train_report.held_out = held.len();
+                train_report.set_kept(&train);
+                let mut r = SplitReport {
                     files: train_report.files.clone(),
                     format: train_report.format,
-                    read: eval.len(),
-                    kept: eval.len(),
+                    read: held.len(),
+                    note: Some(format!(
+                        "{} pairs held out of the training split (eval_fraction {}, fixed seed)",
+                        held.len(),
+                        cfg.eval_fraction
+                    )),
                     ..Default::default()
                 };
-                (Some(eval), Some(r))
+                r.set_kept(&held);
+                (train, Some(held), Some(r))
             }
-            None => (None, None),
+            None => (pairs, None, None),
         };
         let make = |pairs| PreferenceDataset::from_pairs(pairs, tok.pad_id(), lengths.max_length);
         Ok(Loaded {
-            train: make(pairs),
-            eval: eval_pairs.map(make),
+            train: make(train),
+            eval: eval.map(make),
             report: LoadReport {
                 train: train_report,
                 eval: eval_report,
@@ -323,13 +291,21 @@ impl PreferenceDataset {
         })
     }
 
-    /// A dataset from already-tokenised pairs (synthetic data).
+    /// A dataset from already-tokenised pairs (synthetic data); rows are cut at `max_length`
+    /// and padded with `pad_id` when collated.
     pub fn from_pairs(pairs: Vec<TokenizedPair>, pad_id: u32, max_length: Option<usize>) -> Self {
         Self {
             pairs,
             pad_id,
             max_length,
+            pad_to_multiple_of: 1,
         }
+    }
+
+    /// Rounds every collated batch's width up to a multiple of `m` (1: no rounding).
+    pub fn with_pad_to_multiple_of(mut self, m: usize) -> Self {
+        self.pad_to_multiple_of = m.max(1);
+        self
     }
 
     /// Number of pairs.
@@ -342,7 +318,7 @@ impl PreferenceDataset {
         self.pairs.is_empty()
     }
 
-    /// The pairs.
+    /// The pairs, in file order.
     pub fn pairs(&self) -> &[TokenizedPair] {
         &self.pairs
     }
@@ -357,21 +333,20 @@ impl PreferenceDataset {
         self.max_length
     }
 
-    /// `file:line` of pair `i`.
+    /// `file:line` of pair `i` (`#i` if there is no such pair).
     pub fn origin(&self, i: usize) -> String {
         self.pairs
             .get(i)
             .map_or_else(|| format!("#{i}"), |p| p.origin.to_string())
     }
 
-    /// A stable SHA-256 of the token ids and the `max_length` cut.
+    /// A stable SHA-256 (hex) of what the model sees: every pair's token ids in order and the
+    /// `max_length` cut. Independent of file names, pad id and anything else.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
-        h.update(format!(
-            "max_length={:?};n={}",
-            self.max_length,
-            self.pairs.len()
-        ));
+        h.update(b"prefzoo-data/1");
+        h.update((self.max_length.map_or(u64::MAX, |m| m as u64)).to_le_bytes());
+        h.update((self.pairs.len() as u64).to_le_bytes());
         for p in &self.pairs {
             for ids in [&p.prompt_ids, &p.chosen_ids, &p.rejected_ids] {
                 h.update((ids.len() as u64).to_le_bytes());
@@ -383,10 +358,9 @@ impl PreferenceDataset {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The order of epoch `epoch`: file order, or a permutation seeded by (`seed`, `epoch`) alone.
-    /// With `group_by_length = Some(batch_size)`, pairs are sorted by length (longest first)
-    /// inside seeded mega-batches of 50 micro-batches, as transformers' length-grouped sampler
-    /// does, so that a micro-batch holds pairs of similar length.
+    /// The pair order of `epoch`: file order, or a permutation seeded by (`seed`, `epoch`)
+    /// alone; with `group_by_length = Some(batch_size)`, sorted by length inside seeded
+    /// mega-batches as transformers' length-grouped sampler does (see [`crate::order`]).
     pub fn epoch_order(
         &self,
         seed: u64,
@@ -394,24 +368,29 @@ impl PreferenceDataset {
         shuffle: bool,
         group_by_length: Option<usize>,
     ) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..self.pairs.len()).collect();
-        if shuffle {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(epoch);
-            idx.shuffle(&mut rng);
-        }
-        if let Some(bs) = group_by_length {
-            let len = |i: usize| self.pairs[i].max_row_len(self.max_length);
-            for mega in idx.chunks_mut(bs.max(1) * 50) {
-                mega.sort_by_key(|&i| std::cmp::Reverse(len(i)));
-            }
-        }
-        idx
+        let lengths: Vec<usize> = match group_by_length {
+            Some(_) => self
+                .pairs
+                .iter()
+                .map(|p| p.max_row_len(self.max_length))
+                .collect(),
+            None => vec![0; self.pairs.len()],
+        };
+        order::epoch_order(&lengths, seed, epoch, shuffle, group_by_length)
     }
 
-    /// Collates pairs `indices` into a padded batch.
+    /// Collates pairs `indices` into a padded batch (see [`crate::collate`]).
+    ///
+    /// # Panics
+    /// If an index is out of range (a bug in the caller: indices come from
+    /// [`PreferenceDataset::epoch_order`] or `0..len()`).
     pub fn collate(&self, indices: &[usize]) -> PairBatch {
         let pairs: Vec<&TokenizedPair> = indices.iter().map(|&i| &self.pairs[i]).collect();
-        collate(&pairs, self.pad_id, self.max_length, 1)
+        collate(
+            &pairs,
+            self.pad_id,
+            self.max_length,
+            self.pad_to_multiple_of,
+        )
     }
 }

@@ -1,28 +1,53 @@
-//! The project's one tokenizer: an HF `tokenizer.json` through the `tokenizers` crate, the
-//! special tokens resolved as transformers resolves them, and the model's chat template.
+//! The project's one tokenizer: an HF `tokenizer.json` through the `tokenizers` crate, with the
+//! special tokens resolved as transformers 4.48 resolves them and the model's chat template.
 //!
-//! Special tokens (eos, bos, pad) come from `tokenizer_config.json`, then
-//! `special_tokens_map.json`, then the ids in the model's `config.json`; each may be a string or
-//! an `AddedToken` object (`{"content": "<|eot_id|>", …}`). A tokenizer without a pad token pads
-//! with eos (trl's DPO scripts set the same; padded positions are masked, so the choice never
-//! changes a number). Text is encoded without special tokens, as trl's `tokenize_row` does.
+//! Special tokens (`eos_token`, `bos_token`, `pad_token`, `unk_token`) are looked up in this
+//! order, each given as a string or as an `AddedToken` object (`{"content": "<|eot_id|>", …}`):
+//!
+//! 1. `special_tokens_map.json`, but only for legacy tokenizer directories whose
+//!    `tokenizer_config.json` has no `added_tokens_decoder` (transformers ignores the map
+//!    otherwise);
+//! 2. `tokenizer_config.json` (an explicit `null` means "none");
+//! 3. the defaults of the `tokenizer_class` named there (GPT-2: `<|endoftext|>` for bos, eos
+//!    and unk; Llama: `<s>`, `</s>`, `<unk>`; Qwen2: `<|endoftext|>` for eos, unk and pad;
+//!    Gemma: `<bos>`, `<eos>`, `<unk>`, `<pad>`), when that token is in the vocabulary;
+//! 4. the ids in the model's `config.json` (`eos_token_id`, `bos_token_id`, `pad_token_id`;
+//!    the first of a list), a fallback transformers does not have.
+//!
+//! An eos token is required (DPO appends it to every completion). A tokenizer without a pad
+//! token pads with eos: trl would refuse to start and ask for `pad_token = eos_token`, which
+//! is what this does; padded positions are masked, so the choice never changes a number.
+//!
+//! Text is encoded without special tokens (trl's `add_special_tokens=False`), and any
+//! truncation or padding stored in tokenizer.json is switched off, as transformers does when a
+//! tokenizer is called without `truncation=` / `padding=`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatTemplate, TemplateTokens};
 use crate::error::{DataError, Result};
+
+/// A special token: its text and (if it is in the vocabulary) its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Special {
+    text: String,
+    id: Option<u32>,
+}
 
 /// A tokenizer with its special tokens and chat template.
 #[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     source: PathBuf,
-    eos: Option<(String, u32)>,
-    bos: Option<(String, u32)>,
-    pad: Option<(String, u32)>,
-    chat_template: Option<ChatTemplate>,
+    eos: (String, u32),
+    bos: Option<Special>,
+    pad: Option<Special>,
+    unk: Option<Special>,
+    additional: Vec<String>,
+    /// The compiled template, or why there is none usable.
+    template: std::result::Result<ChatTemplate, String>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -33,22 +58,20 @@ impl std::fmt::Debug for Tokenizer {
             .field("eos", &self.eos)
             .field("bos", &self.bos)
             .field("pad", &self.pad)
-            .field("chat_template", &self.chat_template.is_some())
+            .field("chat_template", &self.template.is_ok())
             .finish()
     }
 }
 
-fn read_json(path: &Path) -> Result<Option<Value>> {
+fn read_json(path: &Path) -> Result<Value> {
     if !path.is_file() {
-        return Ok(None);
+        return Ok(Value::Null);
     }
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| DataError::Tokenizer {
-            path: path.to_owned(),
-            reason: format!("not valid JSON: {e}"),
-        })
+    serde_json::from_str(&text).map_err(|e| DataError::Tokenizer {
+        path: path.to_owned(),
+        reason: format!("not valid JSON: {e}"),
+    })
 }
 
 /// A special token given as a string or as an `AddedToken` object.
@@ -62,9 +85,26 @@ fn token_string(v: &Value) -> Option<String> {
 
 /// An id given as an int or as a list of ints (the first one).
 fn token_id(v: &Value) -> Option<u32> {
-    match v {
-        Value::Number(n) => n.as_u64().map(|x| x as u32),
-        Value::Array(a) => a.first().and_then(Value::as_u64).map(|x| x as u32),
+    let n = match v {
+        Value::Array(a) => a.first()?.as_u64()?,
+        v => v.as_u64()?,
+    };
+    u32::try_from(n).ok()
+}
+
+/// The defaults of transformers' tokenizer classes for `key`.
+fn class_default(class: &str, key: &str) -> Option<&'static str> {
+    let class = class.strip_suffix("Fast").unwrap_or(class);
+    match (class, key) {
+        ("GPT2Tokenizer", "bos_token" | "eos_token" | "unk_token") => Some("<|endoftext|>"),
+        ("LlamaTokenizer" | "CodeLlamaTokenizer", "bos_token") => Some("<s>"),
+        ("LlamaTokenizer" | "CodeLlamaTokenizer", "eos_token") => Some("</s>"),
+        ("LlamaTokenizer" | "CodeLlamaTokenizer", "unk_token") => Some("<unk>"),
+        ("Qwen2Tokenizer", "eos_token" | "unk_token" | "pad_token") => Some("<|endoftext|>"),
+        ("GemmaTokenizer", "bos_token") => Some("<bos>"),
+        ("GemmaTokenizer", "eos_token") => Some("<eos>"),
+        ("GemmaTokenizer", "unk_token") => Some("<unk>"),
+        ("GemmaTokenizer", "pad_token") => Some("<pad>"),
         _ => None,
     }
 }
@@ -84,93 +124,140 @@ impl Tokenizer {
         }
         let inner = tokenizers::Tokenizer::from_file(&file).map_err(|e| DataError::Tokenizer {
             path: file.clone(),
-            reason: e.to_string(),
+            reason: format!("cannot load: {e}"),
         })?;
-        let config = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
-        let map = read_json(&dir.join("special_tokens_map.json"))?.unwrap_or(Value::Null);
-        let model = read_json(&dir.join("config.json"))?.unwrap_or(Value::Null);
-        let mut t = Self::from_tokenizer(inner, dir);
-        for (key, id_key, slot) in [
-            ("eos_token", "eos_token_id", 0),
-            ("bos_token", "bos_token_id", 1),
-            ("pad_token", "pad_token_id", 2),
-        ] {
-            let by_name = token_string(&config[key])
-                .or_else(|| token_string(&map[key]))
-                .and_then(|s| t.inner.token_to_id(&s).map(|id| (s, id)));
-            let resolved = by_name.or_else(|| {
-                token_id(&model[id_key]).and_then(|id| t.inner.id_to_token(id).map(|s| (s, id)))
-            });
-            match slot {
-                0 => t.eos = resolved,
-                1 => t.bos = resolved,
-                _ => t.pad = resolved,
+        let config_path = dir.join("tokenizer_config.json");
+        let config = read_json(&config_path)?;
+        let map = read_json(&dir.join("special_tokens_map.json"))?;
+        let model = read_json(&dir.join("config.json"))?;
+        let modern = config.get("added_tokens_decoder").is_some();
+        let class = config["tokenizer_class"].as_str().unwrap_or_default();
+        let mut inner = inner;
+        inner
+            .with_truncation(None)
+            .map_err(|e| DataError::Tokenizer {
+                path: file.clone(),
+                reason: format!("cannot switch truncation off: {e}"),
+            })?;
+        inner.with_padding(None);
+
+        let resolve = |key: &str, id_key: &str| -> Option<Special> {
+            let text = if !modern && map.get(key).is_some_and(|v| !v.is_null()) {
+                token_string(&map[key])
+            } else if let Some(v) = config.get(key) {
+                token_string(v)
+            } else {
+                class_default(class, key)
+                    .filter(|t| inner.token_to_id(t).is_some())
+                    .map(str::to_owned)
+            };
+            match text {
+                Some(text) => {
+                    let id = inner.token_to_id(&text);
+                    Some(Special { text, id })
+                }
+                None => {
+                    let id = token_id(&model[id_key])?;
+                    let text = inner.id_to_token(id)?;
+                    Some(Special { text, id: Some(id) })
+                }
             }
-        }
-        let template = match &config["chat_template"] {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(list) => list
-                .iter()
-                .find(|e| e["name"] == "default")
-                .or_else(|| list.first())
-                .and_then(|e| e["template"].as_str())
-                .map(str::to_owned),
-            _ => None,
         };
-        let template = match template {
-            Some(s) => Some(s),
+        let eos = match resolve("eos_token", "eos_token_id") {
+            Some(Special { text, id: Some(id) }) => (text, id),
+            Some(Special { text, id: None }) => {
+                return Err(DataError::Tokenizer {
+                    path: config_path,
+                    reason: format!(
+                        "eos_token `{text}` is not in the vocabulary of {}; set eos_token to a \
+                         token that is",
+                        file.display()
+                    ),
+                });
+            }
             None => {
-                let p = dir.join("chat_template.jinja");
-                p.is_file()
-                    .then(|| std::fs::read_to_string(&p).map_err(|e| DataError::io(&p, e)))
-                    .transpose()?
+                return Err(DataError::Tokenizer {
+                    path: dir.to_owned(),
+                    reason: "no eos token: tokenizer_config.json has no `eos_token` and \
+                             config.json no `eos_token_id`; DPO appends eos to every \
+                             completion, so set `eos_token` in tokenizer_config.json"
+                        .into(),
+                });
             }
         };
-        t.chat_template = template.map(|s| ChatTemplate::new(&s)).transpose()?;
-        Ok(t)
+        let additional_src = if !modern && map.get("additional_special_tokens").is_some() {
+            &map["additional_special_tokens"]
+        } else {
+            &config["additional_special_tokens"]
+        };
+        let additional = additional_src
+            .as_array()
+            .map(|a| a.iter().filter_map(token_string).collect())
+            .unwrap_or_default();
+        let template = load_template(dir, &config)?;
+        Ok(Self {
+            bos: resolve("bos_token", "bos_token_id"),
+            pad: resolve("pad_token", "pad_token_id"),
+            unk: resolve("unk_token", "unk_token_id"),
+            inner,
+            source: dir.to_owned(),
+            eos,
+            additional,
+            template,
+        })
     }
 
-    /// Wraps an in-memory tokenizer (synthetic vocabularies); special tokens are set with
-    /// [`Tokenizer::with_special_tokens`].
-    pub fn from_tokenizer(inner: tokenizers::Tokenizer, source: &Path) -> Self {
-        Self {
+    /// Wraps an in-memory tokenizer (synthetic vocabularies) whose eos token is `eos`; pad
+    /// falls back to eos until [`Tokenizer::with_pad`] sets one.
+    pub fn new(inner: tokenizers::Tokenizer, eos: &str) -> Result<Self> {
+        let source = PathBuf::from("(in memory)");
+        let id = inner.token_to_id(eos).ok_or_else(|| DataError::Tokenizer {
+            path: source.clone(),
+            reason: format!("eos token `{eos}` is not in the vocabulary"),
+        })?;
+        Ok(Self {
             inner,
-            source: source.to_owned(),
-            eos: None,
+            source,
+            eos: (eos.to_owned(), id),
             bos: None,
             pad: None,
-            chat_template: None,
-        }
+            unk: None,
+            additional: Vec::new(),
+            template: Err("an in-memory tokenizer has no chat template until \
+                           `with_chat_template` sets one"
+                .into()),
+        })
     }
 
-    /// Sets eos and pad (and optionally bos) by token string.
-    pub fn with_special_tokens(
-        mut self,
-        eos: &str,
-        pad: Option<&str>,
-        bos: Option<&str>,
-    ) -> Result<Self> {
-        let find = |s: &str| {
-            self.inner
-                .token_to_id(s)
-                .map(|id| (s.to_owned(), id))
-                .ok_or_else(|| DataError::Tokenizer {
-                    path: self.source.clone(),
-                    reason: format!("token `{s}` is not in the vocabulary"),
-                })
-        };
-        let eos = find(eos)?;
-        let pad = pad.map(find).transpose()?;
-        let bos = bos.map(find).transpose()?;
-        self.eos = Some(eos);
-        self.pad = pad;
-        self.bos = bos;
+    fn special(&self, token: &str) -> Result<Special> {
+        let id = self
+            .inner
+            .token_to_id(token)
+            .ok_or_else(|| DataError::Tokenizer {
+                path: self.source.clone(),
+                reason: format!("token `{token}` is not in the vocabulary"),
+            })?;
+        Ok(Special {
+            text: token.to_owned(),
+            id: Some(id),
+        })
+    }
+
+    /// Sets the pad token.
+    pub fn with_pad(mut self, token: &str) -> Result<Self> {
+        self.pad = Some(self.special(token)?);
         Ok(self)
     }
 
-    /// Sets a chat template from its source.
+    /// Sets the bos token (only chat templates use it; no text is encoded with it).
+    pub fn with_bos(mut self, token: &str) -> Result<Self> {
+        self.bos = Some(self.special(token)?);
+        Ok(self)
+    }
+
+    /// Sets the chat template from its source.
     pub fn with_chat_template(mut self, source: &str) -> Result<Self> {
-        self.chat_template = Some(ChatTemplate::new(source)?);
+        self.template = Ok(ChatTemplate::new(source)?);
         Ok(self)
     }
 
@@ -189,6 +276,11 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The id of `token`, if it is in the vocabulary.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// Token ids of `text`, without special tokens (trl's `add_special_tokens=False`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.inner
@@ -200,7 +292,18 @@ impl Tokenizer {
             })
     }
 
-    /// Text of `ids` (special tokens kept).
+    /// [`Tokenizer::encode`] of many texts (in parallel where `tokenizers` allows).
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        self.inner
+            .encode_batch(texts.to_vec(), false)
+            .map(|all| all.iter().map(|e| e.get_ids().to_vec()).collect())
+            .map_err(|e| DataError::Tokenizer {
+                path: self.source.clone(),
+                reason: format!("encoding failed: {e}"),
+            })
+    }
+
+    /// Text of `ids`, special tokens included.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner
             .decode(ids, false)
@@ -210,60 +313,101 @@ impl Tokenizer {
             })
     }
 
-    /// The eos id; errors if the tokenizer has none (completions need one appended).
-    pub fn eos_id(&self) -> Result<u32> {
-        self.eos
-            .as_ref()
-            .map(|e| e.1)
-            .ok_or_else(|| DataError::Tokenizer {
-                path: self.source.clone(),
-                reason: "no eos token: set `eos_token` in tokenizer_config.json".into(),
-            })
+    /// The eos id (always present: loading fails without one).
+    pub fn eos_id(&self) -> u32 {
+        self.eos.1
     }
 
     /// The eos token's text.
-    pub fn eos_token(&self) -> Option<&str> {
-        self.eos.as_ref().map(|e| e.0.as_str())
+    pub fn eos_token(&self) -> &str {
+        &self.eos.0
     }
 
-    /// The bos id, if any.
+    /// The bos id, if the tokenizer has a bos token in its vocabulary.
     pub fn bos_id(&self) -> Option<u32> {
-        self.bos.as_ref().map(|b| b.1)
+        self.bos.as_ref().and_then(|b| b.id)
     }
 
     /// The bos token's text.
     pub fn bos_token(&self) -> Option<&str> {
-        self.bos.as_ref().map(|b| b.0.as_str())
+        self.bos.as_ref().map(|b| b.text.as_str())
     }
 
-    /// The pad id: the pad token, else eos (documented above), else 0.
+    /// The pad id: the pad token, else eos (see the module doc).
     pub fn pad_id(&self) -> u32 {
-        self.pad.as_ref().or(self.eos.as_ref()).map_or(0, |p| p.1)
+        self.pad.as_ref().and_then(|p| p.id).unwrap_or(self.eos.1)
     }
 
-    /// The chat template, if the tokenizer has one.
+    /// The pad token's text, if one is set (else padding uses eos).
+    pub fn pad_token(&self) -> Option<&str> {
+        self.pad.as_ref().map(|p| p.text.as_str())
+    }
+
+    /// The chat template, if the tokenizer has a usable one.
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
-        self.chat_template.as_ref()
+        self.template.as_ref().ok()
     }
 
-    /// Renders `messages` with the chat template (HF's `apply_chat_template(tokenize=False)`).
+    /// Renders `messages` with the chat template, as
+    /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=…)`.
     pub fn apply_chat_template(
         &self,
-        messages: &Value,
+        messages: &[Value],
         add_generation_prompt: bool,
     ) -> Result<String> {
-        let t = self.chat_template.as_ref().ok_or_else(|| {
-            DataError::Template(format!(
-                "{} has no chat_template (tokenizer_config.json or chat_template.jinja); \
-                 conversational data needs one",
-                self.source.display()
-            ))
-        })?;
-        t.render(
-            messages,
-            add_generation_prompt,
-            self.bos_token(),
-            self.eos_token(),
-        )
+        let t = self
+            .template
+            .as_ref()
+            .map_err(|why| DataError::Template(why.clone()))?;
+        let text = |s: &Option<Special>| s.as_ref().map(|s| s.text.clone());
+        let tokens = TemplateTokens {
+            bos: text(&self.bos),
+            eos: Some(self.eos.0.clone()),
+            unk: text(&self.unk),
+            pad: text(&self.pad),
+            additional: self.additional.clone(),
+        };
+        t.render(messages, add_generation_prompt, &tokens)
     }
+}
+
+/// The chat template of a tokenizer directory: `chat_template` in tokenizer_config.json (a
+/// string, or a list of named templates of which transformers uses "default"), else
+/// `chat_template.jinja`. A missing or broken template is only an error when chat data needs it.
+fn load_template(dir: &Path, config: &Value) -> Result<std::result::Result<ChatTemplate, String>> {
+    let where_ = dir.join("tokenizer_config.json");
+    let source = match &config["chat_template"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(list) => {
+            let default = list
+                .iter()
+                .find(|e| e["name"] == "default")
+                .and_then(|e| e["template"].as_str());
+            match default {
+                Some(s) => Some(s.to_owned()),
+                None => {
+                    return Ok(Err(format!(
+                        "{} lists chat templates but none named \"default\"",
+                        where_.display()
+                    )));
+                }
+            }
+        }
+        _ => {
+            let p = dir.join("chat_template.jinja");
+            if p.is_file() {
+                Some(std::fs::read_to_string(&p).map_err(|e| DataError::io(&p, e))?)
+            } else {
+                None
+            }
+        }
+    };
+    Ok(match source {
+        None => Err(format!(
+            "{} has no chat_template (nor is there a chat_template.jinja); conversational data \
+             needs the model's chat template",
+            where_.display()
+        )),
+        Some(s) => ChatTemplate::new(&s).map_err(|e| format!("{}: {e}", where_.display())),
+    })
 }
