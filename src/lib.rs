@@ -17,6 +17,7 @@ extern crate prefzoo_loss_simpo as _;
 extern crate prefzoo_loss_tr_dpo as _;
 
 pub mod config;
+pub mod demo;
 pub mod device;
 
 pub use prefzoo_core as core;

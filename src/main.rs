@@ -18,6 +18,8 @@ enum Command {
     Algos(commands::algos::Args),
     /// Train a policy on preference pairs with any registered loss.
     Train(commands::train::Args),
+    /// Run the embedded study: DPO, ε-DPO, TR-DPO, … on a synthetic world with a known reward.
+    Demo(commands::demo::Args),
     /// Score preference pairs under a policy and a reference, one JSON line per pair.
     Score(commands::score::Args),
 }
@@ -27,6 +29,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Algos(a) => commands::algos::run(a),
         Command::Train(a) => commands::train::run(a),
+        Command::Demo(a) => commands::demo::run(a),
         Command::Score(a) => commands::score::run(a),
     };
     match result {

@@ -3,3 +3,4 @@
 pub mod algos;
 pub mod score;
 pub mod train;
+pub mod demo;

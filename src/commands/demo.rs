@@ -1,0 +1,50 @@
+//! `prefzoo demo [--quick] [--config SUITE.toml] [--out DIR]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use prefzoo::demo::{self, suite::Suite};
+
+use prefzoo::device;
+
+/// Arguments of `prefzoo demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The quick suite (a smaller world and grid; about 3 minutes on 2 cores).
+    #[arg(long)]
+    pub quick: bool,
+    /// A suite file (world, training settings, evaluation, runs); see configs/demo/.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output directory (default: runs/<suite name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// "cpu" (default), "wgpu", "cuda[:N]".
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Runs the demo.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let suite = match (&args.config, args.quick) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<Suite>(&text).with_context(|| format!("suite file {}", path.display()))?
+        }
+        (None, true) => Suite::quick_suite(),
+        (None, false) => Suite::default_suite(),
+    };
+    let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&suite.name));
+    let dev = device::select(&args.device)?;
+    eprintln!(
+        "prefzoo demo `{}`: {} training runs; output in {}",
+        suite.name,
+        suite.n_runs(),
+        out.display()
+    );
+    let results = demo::run(&suite, &out, &dev, &mut |line| eprintln!("{line}"))?;
+    let summary = demo::report::write(&results, &out)?;
+    println!("{summary}");
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
