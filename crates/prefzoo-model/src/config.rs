@@ -21,6 +21,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ModelError, Result};
+use crate::json_fields::{Obj, Source};
 
 /// The architectures this crate implements (all one Llama-style decoder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,166 +129,6 @@ pub struct ModelConfig {
     /// `initializer_range`: std of the normal init (default 0.02).
     pub initializer_range: f64,
     raw: Map<String, Value>,
-}
-
-/// Where config fields are read from, for error messages with file and line.
-struct Source<'a> {
-    path: &'a str,
-    text: Option<&'a str>,
-}
-
-impl Source<'_> {
-    /// 1-based line of the first `"key":` in the text (1 when absent or unknown).
-    fn line(&self, key: &str) -> usize {
-        let Some(text) = self.text else { return 1 };
-        let needle = format!("\"{key}\"");
-        let mut from = 0;
-        while let Some(pos) = text[from..].find(&needle) {
-            let at = from + pos;
-            let rest = text[at + needle.len()..].trim_start();
-            if rest.starts_with(':') {
-                return text[..at].matches('\n').count() + 1;
-            }
-            from = at + needle.len();
-        }
-        1
-    }
-
-    fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
-        ModelError::ConfigField {
-            path: self.path.to_string(),
-            line: self.line(key),
-            field: key.to_string(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Typed access to one JSON object (`config.json` itself, or its `rope_scaling`).
-struct Obj<'a, 'b> {
-    map: &'a Map<String, Value>,
-    src: &'b Source<'b>,
-    /// `""` for the top level, `"rope_scaling."` for a nested object (error labels).
-    prefix: &'static str,
-}
-
-impl Obj<'_, '_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn err(&self, key: &str, reason: impl Into<String>) -> ModelError {
-        let label = format!("{}{key}", self.prefix);
-        let mut e = self.src.err(key, reason);
-        if let ModelError::ConfigField { field, .. } = &mut e {
-            *field = label;
-        }
-        e
-    }
-
-    fn usize_opt(&self, key: &str) -> Result<Option<usize>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| self.err(key, format!("must be a non-negative integer, found {v}"))),
-        }
-    }
-
-    fn usize_req(&self, key: &str) -> Result<usize> {
-        self.usize_opt(key)?
-            .ok_or_else(|| self.err(key, "is missing; every Llama-family config.json has it"))
-    }
-
-    fn positive(&self, key: &str, default: Option<usize>) -> Result<usize> {
-        let v = match default {
-            Some(d) => self.usize_opt(key)?.unwrap_or(d),
-            None => self.usize_req(key)?,
-        };
-        if v == 0 {
-            return Err(self.err(key, "must be at least 1"));
-        }
-        Ok(v)
-    }
-
-    fn f64_opt(&self, key: &str) -> Result<Option<f64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.err(key, format!("must be a number, found {v}"))),
-        }
-    }
-
-    fn f64_positive(&self, key: &str, default: Option<f64>) -> Result<f64> {
-        let v = match (self.f64_opt(key)?, default) {
-            (Some(v), _) => v,
-            (None, Some(d)) => d,
-            (None, None) => return Err(self.err(key, "is missing")),
-        };
-        if !(v.is_finite() && v > 0.0) {
-            return Err(self.err(key, format!("must be a positive number, found {v}")));
-        }
-        Ok(v)
-    }
-
-    fn bool_opt(&self, key: &str, default: bool) -> Result<bool> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| self.err(key, format!("must be true or false, found {v}"))),
-        }
-    }
-
-    fn str_opt(&self, key: &str) -> Result<Option<&str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| self.err(key, format!("must be a string, found {v}"))),
-        }
-    }
-
-    /// A token id; negative ids (some old configs write `-1`) mean "none".
-    fn token(&self, key: &str, v: &Value) -> Result<Option<u32>> {
-        if let Some(i) = v.as_i64() {
-            if i < 0 {
-                return Ok(None);
-            }
-            return u32::try_from(i)
-                .map(Some)
-                .map_err(|_| self.err(key, format!("token id {i} is too large")));
-        }
-        Err(self.err(key, format!("must be an integer token id, found {v}")))
-    }
-
-    fn token_opt(&self, key: &str) -> Result<Option<u32>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => self.token(key, v),
-        }
-    }
-
-    fn tokens(&self, key: &str) -> Result<Vec<u32>> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => {
-                let mut out = Vec::with_capacity(items.len());
-                for v in items {
-                    if let Some(t) = self.token(key, v)? {
-                        out.push(t);
-                    }
-                }
-                Ok(out)
-            }
-            Some(v) => Ok(self.token(key, v)?.into_iter().collect()),
-        }
-    }
 }
 
 impl ModelConfig {
@@ -567,73 +408,45 @@ impl ModelConfig {
         )
         .ok();
         let same = |f: &dyn Fn(&Self) -> Value| base.as_ref().is_some_and(|b| f(b) == f(self));
-        let put = |key: &str, f: &dyn Fn(&Self) -> Value, map: &mut Map<String, Value>| {
-            if !same(f) {
-                map.insert(key.to_string(), f(self));
-            }
-        };
-        put("model_type", &|c| json!(c.model_type.as_str()), &mut map);
         if !same(&|c| json!(c.model_type.as_str())) {
+            map.insert("model_type".into(), json!(self.model_type.as_str()));
             map.insert(
                 "architectures".into(),
                 json!([self.model_type.architecture()]),
             );
         }
-        put("vocab_size", &|c| json!(c.vocab_size), &mut map);
-        put("hidden_size", &|c| json!(c.hidden_size), &mut map);
-        put(
-            "intermediate_size",
-            &|c| json!(c.intermediate_size),
-            &mut map,
-        );
-        put(
-            "num_hidden_layers",
-            &|c| json!(c.num_hidden_layers),
-            &mut map,
-        );
-        put(
-            "num_attention_heads",
-            &|c| json!(c.num_attention_heads),
-            &mut map,
-        );
-        put(
-            "num_key_value_heads",
-            &|c| json!(c.num_key_value_heads),
-            &mut map,
-        );
-        put("head_dim", &|c| json!(c.head_dim), &mut map);
-        put("rms_norm_eps", &|c| json!(c.rms_norm_eps), &mut map);
-        put(
-            "max_position_embeddings",
-            &|c| json!(c.max_position_embeddings),
-            &mut map,
-        );
-        put(
-            "tie_word_embeddings",
-            &|c| json!(c.tie_word_embeddings),
-            &mut map,
-        );
-        if self.model_type == ModelType::Llama {
-            put("attention_bias", &|c| json!(c.attention_bias), &mut map);
-            put("mlp_bias", &|c| json!(c.mlp_bias), &mut map);
-        }
-        put("bos_token_id", &|c| json!(c.bos_token_id), &mut map);
-        put("pad_token_id", &|c| json!(c.pad_token_id), &mut map);
-        put(
-            "eos_token_id",
-            &|c| match c.eos_token_ids.as_slice() {
+        type Field = (&'static str, fn(&ModelConfig) -> Value);
+        let fields: [Field; 17] = [
+            ("vocab_size", |c| json!(c.vocab_size)),
+            ("hidden_size", |c| json!(c.hidden_size)),
+            ("intermediate_size", |c| json!(c.intermediate_size)),
+            ("num_hidden_layers", |c| json!(c.num_hidden_layers)),
+            ("num_attention_heads", |c| json!(c.num_attention_heads)),
+            ("num_key_value_heads", |c| json!(c.num_key_value_heads)),
+            ("head_dim", |c| json!(c.head_dim)),
+            ("rms_norm_eps", |c| json!(c.rms_norm_eps)),
+            ("max_position_embeddings", |c| {
+                json!(c.max_position_embeddings)
+            }),
+            ("tie_word_embeddings", |c| json!(c.tie_word_embeddings)),
+            ("attention_bias", |c| json!(c.attention_bias)),
+            ("mlp_bias", |c| json!(c.mlp_bias)),
+            ("bos_token_id", |c| json!(c.bos_token_id)),
+            ("pad_token_id", |c| json!(c.pad_token_id)),
+            ("eos_token_id", |c| match c.eos_token_ids.as_slice() {
                 [] => Value::Null,
                 [one] => json!(one),
                 many => json!(many),
-            },
-            &mut map,
-        );
-        put("sliding_window", &|c| json!(c.sliding_window), &mut map);
-        put(
-            "initializer_range",
-            &|c| json!(c.initializer_range),
-            &mut map,
-        );
+            }),
+            ("sliding_window", |c| json!(c.sliding_window)),
+            ("initializer_range", |c| json!(c.initializer_range)),
+        ];
+        for (key, f) in fields {
+            let llama_only = matches!(key, "attention_bias" | "mlp_bias");
+            if !same(&f) && (!llama_only || self.model_type == ModelType::Llama) {
+                map.insert(key.to_string(), f(self));
+            }
+        }
         let rope_changed =
             !same(&|c| json!(c.rope_theta)) || !same(&|c| rope_json(&c.rope_scaling));
         if rope_changed {
@@ -686,149 +499,5 @@ fn rope_json(scaling: &Option<RopeScaling>) -> Value {
             "high_freq_factor": high_freq_factor,
             "original_max_position_embeddings": original_max_position_embeddings,
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOLDEN: &str = include_str!("../../../tests/data/golden/reference/config.json");
-
-    #[test]
-    fn golden_config_parses() {
-        let c = ModelConfig::from_json_str(GOLDEN).unwrap();
-        assert_eq!(c.model_type, ModelType::Llama);
-        assert_eq!(
-            (c.vocab_size, c.hidden_size, c.intermediate_size),
-            (512, 64, 176)
-        );
-        assert_eq!(
-            (c.num_attention_heads, c.num_key_value_heads, c.head_dim),
-            (4, 2, 16)
-        );
-        assert_eq!(c.rms_norm_eps, 1e-6);
-        assert_eq!(c.eos_token_ids, vec![0]);
-        assert_eq!((c.bos_token_id, c.pad_token_id), (None, Some(0)));
-        assert!(!c.tie_word_embeddings && !c.qkv_bias() && !c.o_proj_bias());
-        // Unchanged config writes back the identical object.
-        let back: Value = serde_json::from_str(GOLDEN).unwrap();
-        assert_eq!(c.to_json(), back);
-    }
-
-    #[test]
-    fn changed_fields_and_dtype_are_written_unknown_keys_kept() {
-        let mut c = ModelConfig::from_json_str(GOLDEN).unwrap();
-        c.tie_word_embeddings = true;
-        c.torch_dtype = Some("bfloat16".into());
-        c.eos_token_ids = vec![0, 7];
-        let j = c.to_json();
-        assert_eq!(j["tie_word_embeddings"], json!(true));
-        assert_eq!(j["torch_dtype"], json!("bfloat16"));
-        assert_eq!(j["eos_token_id"], json!([0, 7]));
-        assert_eq!(j["transformers_version"], json!("4.48.0"));
-        assert_eq!(j["pretraining_tp"], json!(1));
-        let again = ModelConfig::from_json_str(&c.to_json_string()).unwrap();
-        assert_eq!(again.to_json(), j);
-        assert!(again.tie_word_embeddings);
-    }
-
-    #[test]
-    fn llama3_rope_scaling_and_eos_list() {
-        let text = r#"{
-  "model_type": "llama", "vocab_size": 128256, "hidden_size": 2048,
-  "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-  "num_key_value_heads": 8, "rope_theta": 500000.0, "eos_token_id": [128001, 128008, 128009],
-  "tie_word_embeddings": true,
-  "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-                   "original_max_position_embeddings": 8192, "rope_type": "llama3"}
-}"#;
-        let c = ModelConfig::from_json_str(text).unwrap();
-        assert_eq!(c.head_dim, 64);
-        assert_eq!(c.eos_token_ids, vec![128001, 128008, 128009]);
-        assert_eq!(
-            c.rope_scaling,
-            Some(RopeScaling::Llama3 {
-                factor: 32.0,
-                low_freq_factor: 1.0,
-                high_freq_factor: 4.0,
-                original_max_position_embeddings: 8192
-            })
-        );
-    }
-
-    #[test]
-    fn rope_parameters_spelling_is_read() {
-        let text = r#"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
-  "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-  "rope_parameters": {"rope_theta": 5000.0, "rope_type": "default"}}"#;
-        let c = ModelConfig::from_json_str(text).unwrap();
-        assert_eq!((c.rope_theta, c.rope_scaling.clone()), (5000.0, None));
-    }
-
-    #[test]
-    fn qwen2_biases_and_sliding_window() {
-        let text = r#"{"model_type": "qwen2", "vocab_size": 100, "hidden_size": 32,
-  "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
-  "num_key_value_heads": 2, "sliding_window": 4096, "use_sliding_window": false,
-  "tie_word_embeddings": true, "attention_bias": true}"#;
-        let c = ModelConfig::from_json_str(text).unwrap();
-        assert!(c.qkv_bias() && !c.o_proj_bias() && c.tie_word_embeddings);
-        assert_eq!(c.sliding_window, Some(4096));
-    }
-
-    #[test]
-    fn errors_name_file_line_and_field() {
-        let e = ModelConfig::from_json_str("{\n  \"model_type\": \"gpt2\"\n}").unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.contains("<string>:2")
-                && msg.contains("gpt2")
-                && msg.contains("llama, mistral, qwen2"),
-            "{msg}"
-        );
-
-        let text = "{\"model_type\": \"llama\", \"vocab_size\": 10,\n \"hidden_size\": \"big\"}";
-        let msg = ModelConfig::from_json_str(text).unwrap_err().to_string();
-        assert!(
-            msg.starts_with("<string>:2: field `hidden_size` must be a non-negative integer"),
-            "{msg}"
-        );
-
-        let text = r#"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
-  "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
-  "num_key_value_heads": 3}"#;
-        let msg = ModelConfig::from_json_str(text).unwrap_err().to_string();
-        assert!(
-            msg.contains("field `num_key_value_heads` (3) must divide"),
-            "{msg}"
-        );
-
-        let text = r#"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
-  "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-  "rope_scaling": {"type": "yarn", "factor": 4.0}}"#;
-        let msg = ModelConfig::from_json_str(text).unwrap_err().to_string();
-        assert!(
-            msg.contains("<string>:3: field `rope_scaling.type` `yarn` is not supported"),
-            "{msg}"
-        );
-
-        let msg = ModelConfig::from_json_str("{\"model_type\": ")
-            .unwrap_err()
-            .to_string();
-        assert!(msg.starts_with("<string>:1: invalid json"), "{msg}");
-    }
-
-    #[test]
-    fn tiny_llama_round_trips() {
-        let mut c = ModelConfig::tiny_llama(64, 16, 32, 2, 4, 2).unwrap();
-        c.model_type = ModelType::Qwen2;
-        c.pad_token_id = Some(5);
-        let j = c.to_json();
-        assert_eq!(j["architectures"], json!(["Qwen2ForCausalLM"]));
-        let again = ModelConfig::from_json_str(&c.to_json_string()).unwrap();
-        assert_eq!(again.model_type, ModelType::Qwen2);
-        assert_eq!(again.pad_token_id, Some(5));
-        assert!(again.qkv_bias());
     }
 }

@@ -6,12 +6,15 @@
 //! one code path.
 //!
 //! The cache root follows huggingface_hub: `HF_HUB_CACHE`, else `HF_HOME/hub`, else
-//! `~/.cache/huggingface/hub`; a repo lives in `models--org--name/` with `refs/<revision>`
-//! holding a commit sha and `snapshots/<sha>/<file>`. A revision may also be a commit sha
+//! `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`; a repo lives in
+//! `models--org--name/` with `refs/<revision>` holding a commit sha and
+//! `snapshots/<sha>/<file>`. A revision may also be a commit sha
 //! (then `snapshots/<sha>` is used directly). hf-hub 0.5 ignores `HF_HUB_OFFLINE`, so this
 //! module checks it: when set (`1`, `true`, `yes`, `on`) nothing is downloaded and a missing
 //! file is one [`ModelError::NotCached`] listing what is missing and where it was looked for.
-//! Otherwise missing files are downloaded with `hf_hub::api::sync` into the same cache.
+//! Otherwise missing files are downloaded with `hf_hub::api::sync` into the same cache (token:
+//! `HF_TOKEN`, else `$HF_HOME/token`). Tests never download: they pass [`HubOptions`] with
+//! `offline: true` to [`resolve_with`].
 
 use std::path::{Path, PathBuf};
 
@@ -139,17 +142,13 @@ pub struct HubOptions {
 }
 
 impl HubOptions {
-    /// From the environment, as huggingface_hub reads it: `HF_HUB_CACHE`, `HF_HOME`,
-    /// `HF_HUB_OFFLINE`.
+    /// From the environment, as huggingface_hub reads it: the cache is `HF_HUB_CACHE`, else
+    /// `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+    /// `~/.cache/huggingface/hub`; `HF_HUB_OFFLINE` (`1`, `true`, `yes`, `on`) forbids downloads.
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        let cache_dir = match (var("HF_HUB_CACHE"), var("HF_HOME")) {
-            (Some(c), _) => PathBuf::from(c),
-            (None, Some(home)) => PathBuf::from(home).join("hub"),
-            (None, None) => var("HOME")
-                .or_else(|| var("USERPROFILE"))
-                .map_or_else(PathBuf::new, PathBuf::from)
-                .join(".cache/huggingface/hub"),
+        let cache_dir = match var("HF_HUB_CACHE") {
+            Some(c) => PathBuf::from(c),
+            None => hf_home().join("hub"),
         };
         let offline = std::env::var("HF_HUB_OFFLINE")
             .map(|v| {
@@ -161,6 +160,39 @@ impl HubOptions {
             .unwrap_or(false);
         Self { cache_dir, offline }
     }
+}
+
+/// A non-empty environment variable.
+fn var(key: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(key).filter(|v| !v.is_empty())
+}
+
+/// huggingface_hub's `HF_HOME` (where `hub/` and the `token` file live).
+fn hf_home() -> PathBuf {
+    if let Some(home) = var("HF_HOME") {
+        return PathBuf::from(home);
+    }
+    let cache = var("XDG_CACHE_HOME").map_or_else(
+        || {
+            var("HOME")
+                .or_else(|| var("USERPROFILE"))
+                .map_or_else(PathBuf::new, PathBuf::from)
+                .join(".cache")
+        },
+        PathBuf::from,
+    );
+    cache.join("huggingface")
+}
+
+/// The access token for downloads: `HF_TOKEN`, else the `token` file of `HF_HOME` (where
+/// `huggingface-cli login` writes it).
+fn hf_token() -> Option<String> {
+    if let Some(t) = var("HF_TOKEN") {
+        return Some(t.to_string_lossy().trim().to_string());
+    }
+    let text = std::fs::read_to_string(hf_home().join("token")).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
 }
 
 /// A parsed model spec.
@@ -302,8 +334,9 @@ fn download(repo: &str, revision: &str, opts: &HubOptions) -> Result<PathBuf> {
         file: file.to_string(),
         reason,
     };
-    let mut builder =
-        ApiBuilder::from_cache(Cache::new(opts.cache_dir.clone())).with_progress(false);
+    let mut builder = ApiBuilder::from_cache(Cache::new(opts.cache_dir.clone()))
+        .with_progress(false)
+        .with_token(hf_token());
     if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
         builder = builder.with_endpoint(endpoint);
     }

@@ -18,6 +18,7 @@ pub mod config;
 mod error;
 mod generate;
 pub mod hub;
+mod json_fields;
 mod layers;
 mod llama;
 mod logps;

@@ -205,6 +205,11 @@ impl Llama {
         &self.config
     }
 
+    /// Number of scalar parameters (a tied lm_head is the embedding, counted once).
+    pub fn num_params(&self) -> usize {
+        Module::num_params(self)
+    }
+
     /// The device holding the parameters.
     pub fn device(&self) -> Device {
         self.embed_tokens.weight.val().device()
@@ -295,4 +300,28 @@ pub(crate) fn to_device<const D: usize, K: burn::tensor::kind::Basic>(
     } else {
         t.to_device(device)
     }
+}
+
+/// Reads `ids` `[B, T]` back to the host (row-major) and checks every id is in the vocabulary:
+/// an out-of-range id would index past the embedding matrix.
+pub(crate) fn read_ids(ids: &Tensor<2, Int>, vocab: usize) -> crate::Result<Vec<i64>> {
+    let [_, t] = ids.dims();
+    let host: Vec<i64> = ids
+        .to_data()
+        .convert::<i64>()
+        .try_into_vec()
+        .map_err(|e| crate::ModelError::arg("input_ids", format!("cannot be read: {e:?}")))?;
+    if let Some(i) = host
+        .iter()
+        .position(|&id| id < 0 || id as u64 >= vocab as u64)
+    {
+        return Err(crate::ModelError::arg(
+            format!("input_ids[{}, {}]", i / t.max(1), i % t.max(1)),
+            format!(
+                "token id {} is outside the vocabulary (size {vocab}); pad with a valid id (e.g. eos) and mask it",
+                host[i]
+            ),
+        ));
+    }
+    Ok(host)
 }

@@ -14,16 +14,27 @@ use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
 
 use crate::error::{ModelError, Result};
-use crate::llama::{Llama, to_device};
+use crate::llama::{Llama, read_ids, to_device};
 
 /// Next-token log-probabilities `log_softmax(logits)` in f32, without grad.
 ///
 /// # Shapes
 /// `input_ids` `[B, T]` (right-padded) → `[B, T, V]`; row `t` is the distribution of token `t + 1`.
-pub fn next_token_log_probs(model: &Llama, input_ids: Tensor<2, Int>) -> Tensor<3> {
+///
+/// # Errors
+/// An empty batch or an id outside the vocabulary.
+pub fn next_token_log_probs(model: &Llama, input_ids: Tensor<2, Int>) -> Result<Tensor<3>> {
+    let [b, t] = input_ids.dims();
+    if b == 0 || t == 0 {
+        return Err(ModelError::arg(
+            "input_ids",
+            format!("shape {:?}: the batch is empty", [b, t]),
+        ));
+    }
+    read_ids(&input_ids, model.config().vocab_size)?;
     let model = model.inference_copy();
     let ids = to_device(input_ids.without_autodiff(), &model.device());
-    log_softmax(model.forward(ids).cast(DType::F32), 2)
+    Ok(log_softmax(model.forward(ids).cast(DType::F32), 2))
 }
 
 /// Exact KL(p‖q) per row, summed over the counted positions (see the module docs).
@@ -32,7 +43,8 @@ pub fn next_token_log_probs(model: &Llama, input_ids: Tensor<2, Int>) -> Tensor<
 /// `input_ids`, `loss_mask` `[R, T]` → `[R]` on `p`'s inner device.
 ///
 /// # Errors
-/// Mismatched shapes or vocabularies, or `chunk_size == 0`.
+/// An empty batch, mismatched shapes or vocabularies, an id outside the vocabulary, or
+/// `chunk_size == 0`.
 pub fn sequence_kl(
     p: &Llama,
     q: &Llama,
@@ -54,6 +66,13 @@ pub fn sequence_kl(
     if chunk_size == 0 {
         return Err(ModelError::arg("chunk_size", "must be at least 1"));
     }
+    if rows == 0 || t == 0 {
+        return Err(ModelError::arg(
+            "input_ids",
+            format!("shape {:?}: the batch is empty", [rows, t]),
+        ));
+    }
+    read_ids(&input_ids, p.config().vocab_size)?;
     if p.config().vocab_size != q.config().vocab_size {
         return Err(ModelError::arg(
             "q",

@@ -254,20 +254,40 @@ pub(crate) fn encode(data: TensorData, target: DType, transpose: bool) -> Result
 /// `__metadata__ = {"format": "pt"}` as transformers expects.
 pub(crate) fn write_file(path: &Path, tensors: Vec<(String, OwnedView)>) -> Result<()> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(io) => ModelError::io(path, "writing", io),
-        other => ModelError::Safetensors {
+    let bytes =
+        safetensors::serialize(tensors, Some(metadata)).map_err(|e| ModelError::Safetensors {
             path: path.to_path_buf(),
-            reason: other.to_string(),
-        },
-    })
+            reason: e.to_string(),
+        })?;
+    write_atomic(path, &bytes)
 }
 
-/// Saves named tensors (optimizer moments, any training state) to a safetensors file as f32.
-/// Names must be unique.
+/// Writes `bytes` to `path` through a hidden sibling temp file and a rename, so a crash never
+/// leaves a half-written file under the final name.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-prefzoo"));
+    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, "writing", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, "renaming into place", e))
+}
+
+/// Saves named tensors (optimizer moments, any training state) to a safetensors file as f32
+/// (atomically). Names must be unique.
+///
+/// # Errors
+/// A duplicate name, a non-numeric tensor, or an I/O failure.
 pub fn save_tensors(path: &Path, tensors: &[(String, TensorData)]) -> Result<()> {
     let mut views = Vec::with_capacity(tensors.len());
+    let mut seen = std::collections::HashSet::with_capacity(tensors.len());
     for (name, data) in tensors {
+        if !seen.insert(name.as_str()) {
+            return Err(ModelError::arg(
+                format!("tensor `{name}`"),
+                format!("appears twice in the list for {}", path.display()),
+            ));
+        }
         views.push((name.clone(), encode(data.clone(), DType::F32, false)?));
     }
     write_file(path, views)

@@ -245,13 +245,6 @@ fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
     }
 }
 
-/// Writes `bytes` to `path` through a sibling temp file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-prefzoo");
-    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, "writing", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, "renaming into place", e))
-}
-
 /// Saves in HF layout as f32: `model.safetensors`, `config.json`, and the tokenizer files
 /// found in `copy_files_from` (see [`TOKENIZER_FILES`]). transformers loads the directory
 /// unchanged; [`load_pretrained`] reloads it bit-exactly.
@@ -282,7 +275,7 @@ pub fn save_pretrained_as(
     }
     let mut config = model.config().clone();
     config.torch_dtype = Some(torch_dtype.to_string());
-    write_atomic(&dir.join("config.json"), config.to_json_string().as_bytes())?;
+    tensor_io::write_atomic(&dir.join("config.json"), config.to_json_string().as_bytes())?;
     if let Some(src) = copy_files_from {
         let same_dir = match (src.canonicalize(), dir.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
