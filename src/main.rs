@@ -20,6 +20,8 @@ enum Command {
     Train(commands::train::Args),
     /// Run the embedded study: DPO, ε-DPO, TR-DPO, … on a synthetic world with a known reward.
     Demo(commands::demo::Args),
+    /// Write a randomly initialised Llama-family model (HF layout) with a word-level tokenizer.
+    InitModel(commands::init_model::Args),
     /// Score preference pairs under a policy and a reference, one JSON line per pair.
     Score(commands::score::Args),
 }
@@ -30,6 +32,7 @@ fn main() -> std::process::ExitCode {
         Command::Algos(a) => commands::algos::run(a),
         Command::Train(a) => commands::train::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::InitModel(a) => commands::init_model::run(a),
         Command::Score(a) => commands::score::run(a),
     };
     match result {

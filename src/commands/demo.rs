@@ -22,6 +22,9 @@ pub struct Args {
     /// "cpu" (default), "wgpu", "cuda[:N]".
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Print the suite as TOML (a starting point for --config) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Runs the demo.
@@ -34,6 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, true) => Suite::quick_suite(),
         (None, false) => Suite::default_suite(),
     };
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&suite)?);
+        return Ok(());
+    }
     let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&suite.name));
     let dev = device::select(&args.device)?;
     eprintln!(

@@ -4,3 +4,4 @@ pub mod algos;
 pub mod score;
 pub mod train;
 pub mod demo;
+pub mod init_model;

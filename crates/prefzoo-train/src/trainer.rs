@@ -254,6 +254,7 @@ impl Trainer {
 
     /// One optimiser step over the next window of micro-batches.
     fn optimizer_step(&mut self, window: &mut Window) -> Result<(), TrainError> {
+        let started = std::time::Instant::now();
         let (epoch, index) = self.plan.position(self.step);
         let order = self.parts.train.epoch_order(
             self.cfg.seed,
@@ -330,6 +331,7 @@ impl Trainer {
         window.add_metrics(&extra);
         window.add_value(names::LOSS, step_loss);
         window.add_value("grad_norm", norm);
+        window.add_value("step_seconds", started.elapsed().as_secs_f64());
         // transformers logs the scheduler's lr after it stepped: the next step's lr.
         window.add_value("learning_rate", self.schedule.lr(self.step));
         Ok(())
