@@ -22,6 +22,11 @@ enum Command {
     Demo(commands::demo::Args),
     /// Write a randomly initialised Llama-family model (HF layout) with a word-level tokenizer.
     InitModel(commands::init_model::Args),
+    /// Inspect a run's dataset: counts, skips with file:line, lengths, an example.
+    #[command(subcommand)]
+    Data(commands::data::Command),
+    /// Evaluate a trained run: preference accuracy and margins; win rate and KL with a judge.
+    Eval(commands::eval::Args),
     /// Score preference pairs under a policy and a reference, one JSON line per pair.
     Score(commands::score::Args),
 }
@@ -32,6 +37,8 @@ fn main() -> std::process::ExitCode {
         Command::Algos(a) => commands::algos::run(a),
         Command::Train(a) => commands::train::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Data(c) => commands::data::run(c),
+        Command::Eval(a) => commands::eval::run(a),
         Command::InitModel(a) => commands::init_model::run(a),
         Command::Score(a) => commands::score::run(a),
     };

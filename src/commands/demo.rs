@@ -22,6 +22,9 @@ pub struct Args {
     /// "cpu" (default), "wgpu", "cuda[:N]".
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Runs trained in parallel (each on one thread); default: the number of CPU cores.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Print the suite as TOML (a starting point for --config) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -49,7 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         suite.n_runs(),
         out.display()
     );
-    let results = demo::run(&suite, &out, &dev, &mut |line| eprintln!("{line}"))?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let results = demo::run(&suite, &out, &dev, jobs, &mut |line| eprintln!("{line}"))?;
     let summary = demo::report::write(&results, &out)?;
     println!("{summary}");
     println!("report: {}", out.join("report.md").display());

@@ -5,3 +5,5 @@ pub mod score;
 pub mod train;
 pub mod demo;
 pub mod init_model;
+pub mod data;
+pub mod eval;

@@ -105,8 +105,9 @@ fn spec(algo: &str, label: &str, betas: &[f64], seeds: &[u64], loss: &[(&str, to
 const BETAS: [f64; 4] = [0.01, 0.05, 0.1, 0.5];
 
 impl Suite {
-    /// The default suite (≤ 10 minutes on 2 cores): dpo and edpo over the β grid with 3 seeds,
-    /// tr-dpo's τ and α variants, beta-dpo, ipo and simpo with 1 seed.
+    /// The default suite (≤ 10 minutes on 2 cores): dpo (β grid plus four frontier points)
+    /// and edpo over the β grid with 3 seeds; tr-dpo's τ and α variants, beta-dpo, ipo and
+    /// simpo with 1 seed.
     pub fn default_suite() -> Self {
         Self {
             name: "demo".into(),
@@ -115,6 +116,8 @@ impl Suite {
             eval: EvalSettings::default(),
             runs: vec![
                 spec("dpo", "DPO", &BETAS, &[0, 1, 2], &[]),
+                // Extra DPO points trace the frontier that matched-KL comparisons interpolate.
+                spec("dpo", "DPO", &[0.03, 0.07, 0.2, 0.3], &[0, 1, 2], &[]),
                 spec("edpo", "ε-DPO", &BETAS, &[0, 1, 2], &[("epsilon", 0.01.into())]),
                 spec("tr-dpo", "TR-DPO τ", &BETAS, &[0], &[("tau", 32.into()), ("alpha", 1.0.into())]),
                 spec("tr-dpo", "TR-DPO α", &BETAS, &[0], &[("tau", 32.into()), ("alpha", 0.6.into())]),
@@ -125,27 +128,27 @@ impl Suite {
         }
     }
 
-    /// The quick suite (≤ 3 minutes): a smaller world, DPO, ε-DPO and TR-DPO at three β.
+    /// The quick suite (≤ 3 minutes): a smaller world (10k demonstrations, 2048 pairs, 1000
+    /// test prompts), DPO and ε-DPO at three β with two seeds, and TR-DPO.
     pub fn quick_suite() -> Self {
-        let mut world = WorldConfig {
-            n_demos: 8192,
-            n_train: 1024,
-            n_test: 500,
+        let world = WorldConfig {
+            n_demos: 10_000,
+            n_train: 2048,
+            n_test: 1000,
             ..Default::default()
         };
-        world.sft.epochs = 4;
         Self {
             name: "demo-quick".into(),
             world,
             train: default_train(),
             eval: EvalSettings {
-                n_prompts: 500,
+                n_prompts: 1000,
                 ..Default::default()
             },
             runs: vec![
-                spec("dpo", "DPO", &[0.05, 0.1, 0.5], &[0], &[]),
-                spec("edpo", "ε-DPO", &[0.05, 0.1, 0.5], &[0], &[("epsilon", 0.01.into())]),
-                spec("tr-dpo", "TR-DPO α", &[0.1], &[0], &[("tau", 8.into()), ("alpha", 0.6.into())]),
+                spec("dpo", "DPO", &[0.05, 0.1, 0.5], &[0, 1], &[]),
+                spec("edpo", "ε-DPO", &[0.05, 0.1, 0.5], &[0, 1], &[("epsilon", 0.01.into())]),
+                spec("tr-dpo", "TR-DPO α", &[0.1, 0.5], &[0], &[("tau", 16.into()), ("alpha", 0.6.into())]),
             ],
         }
     }

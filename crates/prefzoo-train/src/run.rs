@@ -64,24 +64,8 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
         (Some(spec), true) => Some(prefzoo_model::hub::resolve(spec)?),
         _ => None,
     };
-    let tokenizer_dir = match &cfg.tokenizer {
-        Some(spec) if spec.starts_with("hf:") => {
-            let files = prefzoo_model::hub::resolve(spec)?;
-            files.tokenizer_dir.unwrap_or(files.dir)
-        }
-        Some(dir) => PathBuf::from(dir),
-        None => policy_files
-            .tokenizer_dir
-            .clone()
-            .unwrap_or_else(|| policy_files.dir.clone()),
-    };
-    let tokenizer = Tokenizer::from_dir(&tokenizer_dir)?;
-    let lengths = LengthConfig {
-        max_length: cfg.max_length,
-        max_prompt_length: cfg.max_prompt_length,
-        max_completion_length: cfg.max_completion_length,
-    };
-    let loaded = PreferenceDataset::load(&cfg.dataset, &tokenizer, &lengths)?;
+    let (tokenizer, tokenizer_dir) = tokenizer_for(cfg, &policy_files)?;
+    let loaded = PreferenceDataset::load(&cfg.dataset, &tokenizer, &lengths(cfg))?;
     if loaded.train.is_empty() {
         return Err(TrainError::Config(format!(
             "no training pairs survived reading {}: {}",
@@ -100,6 +84,29 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
         eval: loaded.eval,
         report: loaded.report,
     })
+}
+
+/// The length limits of a run.
+pub fn lengths(cfg: &TrainConfig) -> LengthConfig {
+    LengthConfig {
+        max_length: cfg.max_length,
+        max_prompt_length: cfg.max_prompt_length,
+        max_completion_length: cfg.max_completion_length,
+    }
+}
+
+/// The run's tokenizer and its directory: `tokenizer` if set (a directory or `hf:` spec),
+/// else the policy's directory.
+pub fn tokenizer_for(cfg: &TrainConfig, policy_files: &ModelFiles) -> Result<(Tokenizer, PathBuf), TrainError> {
+    let dir = match &cfg.tokenizer {
+        Some(spec) if spec.starts_with("hf:") => {
+            let files = prefzoo_model::hub::resolve(spec)?;
+            files.tokenizer_dir.unwrap_or(files.dir)
+        }
+        Some(dir) => PathBuf::from(dir),
+        None => policy_files.tokenizer_dir.clone().unwrap_or_else(|| policy_files.dir.clone()),
+    };
+    Ok((Tokenizer::from_dir(&dir)?, dir))
 }
 
 /// Loads the policy onto `device`'s autodiff twin and the reference (if one is needed and not

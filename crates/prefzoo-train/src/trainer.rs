@@ -230,6 +230,15 @@ impl Trainer {
         bar.finish();
         let final_dir = out.join("final");
         prefzoo_model::save_pretrained(&self.policy, &final_dir, Some(&self.parts.tokenizer_dir))?;
+        // The loss's final state (ε-DPO's β) beside the model, for `prefzoo eval`.
+        let state = serde_json::json!({
+            "global_step": self.step,
+            "algo": self.cfg.algo,
+            "loss_state": self.parts.loss.state(),
+        });
+        let path = final_dir.join("trainer_state.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&state).expect("serialisable"))
+            .map_err(|e| TrainError::io(&path, e))?;
         Ok(TrainSummary {
             steps: self.step,
             final_dir: Some(final_dir),
