@@ -114,6 +114,35 @@ fn describe(e: &figment::Error) -> String {
     }
 }
 
+/// Writes the fully resolved config as TOML (null values dropped).
+pub fn write_resolved<T: serde::Serialize>(cfg: &T, path: &Path) -> anyhow::Result<()> {
+    fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(m) => Some(serde_json::Value::Object(
+                m.into_iter()
+                    .filter_map(|(k, v)| strip(v).map(|v| (k, v)))
+                    .collect(),
+            )),
+            serde_json::Value::Array(a) => Some(serde_json::Value::Array(
+                a.into_iter().filter_map(strip).collect(),
+            )),
+            other => Some(other),
+        }
+    }
+    let json = strip(serde_json::to_value(cfg)?).unwrap_or_default();
+    let value = toml::Value::try_from(json)?;
+    let text = format!(
+        "# The resolved configuration of this run, written by prefzoo {}.\n{}",
+        env!("CARGO_PKG_VERSION"),
+        toml::to_string_pretty(&value)?
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,8 +34,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let suite = match (&args.config, args.quick) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<Suite>(&text).with_context(|| format!("suite file {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<Suite>(&text)
+                .with_context(|| format!("suite file {}", path.display()))?
         }
         (None, true) => Suite::quick_suite(),
         (None, false) => Suite::default_suite(),
@@ -44,7 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", toml::to_string_pretty(&suite)?);
         return Ok(());
     }
-    let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(&suite.name));
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(&suite.name));
     let dev = device::select(&args.device)?;
     eprintln!(
         "prefzoo demo `{}`: {} training runs; output in {}",

@@ -49,7 +49,10 @@ fn trained(run: &Path) -> anyhow::Result<(PathBuf, Option<serde_json::Value>)> {
     }
     let ckpt = checkpoint::latest(&run.join("checkpoints"))
         .with_context(|| format!("{}: no final/ model and no checkpoint", run.display()))?;
-    Ok((ckpt.join("model"), state_of(&ckpt.join("trainer_state.json"))))
+    Ok((
+        ckpt.join("model"),
+        state_of(&ckpt.join("trainer_state.json")),
+    ))
 }
 
 /// Runs `prefzoo eval`.
@@ -65,7 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = prefzoo_model::hub::resolve(&cfg.model)?;
     let (tok, _) = tokenizer_for(&cfg, &start)?;
     let data = match &args.data {
-        Some(path) => PreferenceDataset::load(&DatasetConfig::new(path.clone()), &tok, &lengths(&cfg))?.train,
+        Some(path) => {
+            PreferenceDataset::load(&DatasetConfig::new(path.clone()), &tok, &lengths(&cfg))?.train
+        }
         None => match PreferenceDataset::load(&cfg.dataset, &tok, &lengths(&cfg))?.eval {
             Some(e) => e,
             None => bail!(
@@ -82,11 +87,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let ref_model = prefzoo_model::load_files(&ref_files, &dev, DType::F32)?;
     let reference = if needs.reference.needed() {
-        Reference::Model { model: ref_model.clone(), moving: false }
+        Reference::Model {
+            model: ref_model.clone(),
+            moving: false,
+        }
     } else {
         Reference::None
     };
-    let r = prefzoo_train::evaluate(&policy, &reference, loss.as_mut(), &needs, &data, Split::Eval, args.batch_size.max(1), cfg.logps_chunk_size)?;
+    let r = prefzoo_train::evaluate(
+        &policy,
+        &reference,
+        loss.as_mut(),
+        &needs,
+        &data,
+        Split::Eval,
+        args.batch_size.max(1),
+        cfg.logps_chunk_size,
+    )?;
     let mut out = serde_json::Map::new();
     println!("{} pairs, policy {}", r.pairs.len(), policy_dir.display());
     for m in &r.metrics {
@@ -97,7 +114,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let items: Vec<(i8, f64)> = r
             .pairs
             .iter()
-            .map(|p| (p.extra["step"].as_f64().unwrap_or(0.0) as i8, p.chosen_reward - p.rejected_reward))
+            .map(|p| {
+                (
+                    p.extra["step"].as_f64().unwrap_or(0.0) as i8,
+                    p.chosen_reward - p.rejected_reward,
+                )
+            })
             .collect();
         for c in by_class(&items) {
             println!(
@@ -108,10 +130,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 100.0 * c.fraction
             );
         }
-        out.insert("margins_by_class".into(), serde_json::to_value(by_class(&items))?);
+        out.insert(
+            "margins_by_class".into(),
+            serde_json::to_value(by_class(&items))?,
+        );
     }
     // A judge exists for runs on a demo world.
-    let world = Path::new(&cfg.dataset.path).parent().map(|d| d.join("world.json"));
+    let world = Path::new(&cfg.dataset.path)
+        .parent()
+        .map(|d| d.join("world.json"));
     if let Some(manifest) = world.filter(|p| p.is_file()) {
         let m: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest)?)?;
         let judge = OracleJudge(m.config.world.clone());
@@ -146,7 +173,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.insert("length".into(), w.length.into());
     }
     let path = args.run.join("eval.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&out)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     println!("→ {}", path.display());
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `prefzoo train --config FILE [--set key=value]... [--resume runs/NAME]`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use prefzoo_train::{TrainConfig, TrainOptions, Trainer, checkpoint};
@@ -23,35 +23,6 @@ pub struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
-}
-
-/// Writes the fully resolved config as TOML (null values dropped).
-pub fn write_resolved(cfg: &TrainConfig, path: &Path) -> anyhow::Result<()> {
-    fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
-        match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::Object(m) => Some(serde_json::Value::Object(
-                m.into_iter()
-                    .filter_map(|(k, v)| strip(v).map(|v| (k, v)))
-                    .collect(),
-            )),
-            serde_json::Value::Array(a) => Some(serde_json::Value::Array(
-                a.into_iter().filter_map(strip).collect(),
-            )),
-            other => Some(other),
-        }
-    }
-    let json = strip(serde_json::to_value(cfg)?).unwrap_or_default();
-    let value = toml::Value::try_from(json)?;
-    let text = format!(
-        "# The resolved configuration of this run, written by prefzoo {}.\n{}",
-        env!("CARGO_PKG_VERSION"),
-        toml::to_string_pretty(&value)?
-    );
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs `prefzoo train`.
@@ -82,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => Trainer::new(cfg.clone(), &dev)?,
     };
-    write_resolved(&cfg, &out.join("config.toml"))?;
+    config::write_resolved(&cfg, &out.join("config.toml"))?;
     eprintln!("{}", trainer.data_report().summary());
     eprintln!(
         "algo {}: {} optimiser steps ({} per epoch), output in {}",

@@ -16,7 +16,9 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use prefzoo_core::{BuildContext, registry};
 use prefzoo_data::{DatasetConfig, LengthConfig, PreferenceDataset, Tokenizer};
-use prefzoo_eval::{ClassMargins, Estimate, Judge, SampleConfig, by_class, kl_on_samples, win_rate};
+use prefzoo_eval::{
+    ClassMargins, Estimate, Judge, SampleConfig, by_class, kl_on_samples, win_rate,
+};
 use prefzoo_model::Llama;
 use prefzoo_synth::world::{EOS, MAX_RESPONSE};
 use prefzoo_synth::{BuiltWorld, Prompt, WorldParams, build_or_load, model_prompt};
@@ -114,7 +116,11 @@ impl EvalKit {
         let n = suite.eval.n_prompts.min(test.prompts.len());
         let judge = OracleJudge(world.manifest.config.world.clone());
         let prompts: Vec<Vec<u32>> = test.prompts[..n].iter().map(model_prompt).collect();
-        let chosen_scores = prompts.iter().zip(&test.chosen).map(|(p, y)| judge.score(p, y)).collect();
+        let chosen_scores = prompts
+            .iter()
+            .zip(&test.chosen)
+            .map(|(p, y)| judge.score(p, y))
+            .collect();
         let tok = Tokenizer::from_dir(&world.reference_dir())?;
         let mut cfg = DatasetConfig::new(world.test_path().display().to_string());
         cfg.max_pairs = Some(n);
@@ -139,9 +145,26 @@ impl EvalKit {
     }
 
     /// Win rate, KL and (with `beta`) margins by class of `policy`.
-    fn evaluate(&self, policy: &Llama, beta: Option<f64>) -> anyhow::Result<(prefzoo_eval::WinRate, Estimate, Vec<ClassMargins>)> {
-        let w = win_rate(policy, &self.prompts, &self.chosen_scores, &self.judge, &self.sample)?;
-        let kl = kl_on_samples(&self.reference, policy, &self.prompts, &self.kl_samples, EOS, 1024)?;
+    fn evaluate(
+        &self,
+        policy: &Llama,
+        beta: Option<f64>,
+    ) -> anyhow::Result<(prefzoo_eval::WinRate, Estimate, Vec<ClassMargins>)> {
+        let w = win_rate(
+            policy,
+            &self.prompts,
+            &self.chosen_scores,
+            &self.judge,
+            &self.sample,
+        )?;
+        let kl = kl_on_samples(
+            &self.reference,
+            policy,
+            &self.prompts,
+            &self.kl_samples,
+            EOS,
+            1024,
+        )?;
         let margins = match beta {
             None => Vec::new(),
             Some(beta) => {
@@ -152,7 +175,16 @@ impl EvalKit {
                     model: self.reference.clone(),
                     moving: false,
                 };
-                let r = prefzoo_train::evaluate(policy, &reference, loss.as_mut(), &needs, &self.test_pairs, Split::Eval, 256, 32)?;
+                let r = prefzoo_train::evaluate(
+                    policy,
+                    &reference,
+                    loss.as_mut(),
+                    &needs,
+                    &self.test_pairs,
+                    Split::Eval,
+                    256,
+                    32,
+                )?;
                 let items: Vec<(i8, f64)> = r
                     .pairs
                     .iter()
@@ -169,12 +201,25 @@ impl EvalKit {
 }
 
 /// The config of one run: the suite's training settings plus the run's own keys.
-fn run_config(suite: &Suite, spec: &RunSpec, beta: f64, seed: u64, world: &BuiltWorld, dir: &Path) -> anyhow::Result<TrainConfig> {
+fn run_config(
+    suite: &Suite,
+    spec: &RunSpec,
+    beta: f64,
+    seed: u64,
+    world: &BuiltWorld,
+    dir: &Path,
+) -> anyhow::Result<TrainConfig> {
     let mut t = suite.train.clone();
     t.insert("algo".into(), spec.algo.clone().into());
-    t.insert("model".into(), world.reference_dir().display().to_string().into());
+    t.insert(
+        "model".into(),
+        world.reference_dir().display().to_string().into(),
+    );
     let mut ds = toml::Table::new();
-    ds.insert("path".into(), world.train_path().display().to_string().into());
+    ds.insert(
+        "path".into(),
+        world.train_path().display().to_string().into(),
+    );
     ds.insert("format".into(), "standard".into());
     t.insert("dataset".into(), ds.into());
     t.insert("output_dir".into(), dir.display().to_string().into());
@@ -185,9 +230,13 @@ fn run_config(suite: &Suite, spec: &RunSpec, beta: f64, seed: u64, world: &Built
     let mut loss = spec.loss.clone();
     loss.insert("beta".into(), beta.into());
     t.insert("loss".into(), loss.into());
-    toml::Value::Table(t)
-        .try_into()
-        .with_context(|| format!("suite `{}`, run {}: the [train] table or the run's keys", suite.name, spec.name()))
+    toml::Value::Table(t).try_into().with_context(|| {
+        format!(
+            "suite `{}`, run {}: the [train] table or the run's keys",
+            suite.name,
+            spec.name()
+        )
+    })
 }
 
 /// Per-step ε-DPO statistics from a run's metrics.jsonl.
@@ -198,11 +247,16 @@ fn trajectory(dir: &Path, beta0: f64) -> (Vec<f64>, Vec<(f64, f64)>) {
     let mut betas = Vec::new();
     let mut fracs = Vec::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if let Some(b) = v["kl/beta"].as_f64() {
             betas.push(b / beta0);
         }
-        if let (Some(p), Some(n)) = (v["kl/p_epsilon_steps"].as_f64(), v["kl/n_epsilon_steps"].as_f64()) {
+        if let (Some(p), Some(n)) = (
+            v["kl/p_epsilon_steps"].as_f64(),
+            v["kl/n_epsilon_steps"].as_f64(),
+        ) {
             fracs.push((p, n));
         }
     }
@@ -211,13 +265,26 @@ fn trajectory(dir: &Path, beta0: f64) -> (Vec<f64>, Vec<(f64, f64)>) {
 
 /// Trains and evaluates one run of the suite.
 #[allow(clippy::too_many_arguments)]
-fn one_run(suite: &Suite, spec: &RunSpec, seed: u64, beta: f64, world: &BuiltWorld, kit: &EvalKit, out: &Path, device: &Device) -> anyhow::Result<RunResult> {
+fn one_run(
+    suite: &Suite,
+    spec: &RunSpec,
+    seed: u64,
+    beta: f64,
+    world: &BuiltWorld,
+    kit: &EvalKit,
+    out: &Path,
+    device: &Device,
+) -> anyhow::Result<RunResult> {
     let name = format!("{}-b{beta}-s{seed}", spec.name().replace([' ', '/'], "_"));
     let dir = out.join("runs").join(&name);
     let cfg = run_config(suite, spec, beta, seed, world, &dir)?;
+    // Like `prefzoo train`, the run keeps its resolved config (`prefzoo eval --run` reads it).
+    crate::config::write_resolved(&cfg, &dir.join("config.toml"))?;
     let t1 = Instant::now();
     let mut trainer = Trainer::new(cfg, device).with_context(|| format!("run {name}"))?;
-    trainer.train(&TrainOptions::default()).with_context(|| format!("run {name}"))?;
+    trainer
+        .train(&TrainOptions::default())
+        .with_context(|| format!("run {name}"))?;
     let seconds_train = t1.elapsed().as_secs_f64();
     let final_beta = trainer.loss().beta().unwrap_or(beta);
     let policy = trainer.policy().valid();
@@ -226,7 +293,9 @@ fn one_run(suite: &Suite, spec: &RunSpec, seed: u64, beta: f64, world: &BuiltWor
     let class_beta = (spec.algo == "edpo").then_some(final_beta);
     let (w, kl, margins) = kit.evaluate(&policy, class_beta)?;
     let (beta_trajectory, step_fractions) = trajectory(&dir, beta);
-    let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| (!v.is_empty()).then(|| v.iter().map(f).sum::<f64>() / v.len() as f64);
+    let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        (!v.is_empty()).then(|| v.iter().map(f).sum::<f64>() / v.len() as f64)
+    };
     Ok(RunResult {
         label: spec.name(),
         algo: spec.algo.clone(),
@@ -250,7 +319,13 @@ fn one_run(suite: &Suite, spec: &RunSpec, seed: u64, beta: f64, world: &BuiltWor
 
 /// Runs the suite into `out` with `workers` runs in parallel and returns the results (also
 /// written as results.json).
-pub fn run(suite: &Suite, out: &Path, device: &Device, workers: usize, log: &mut (dyn FnMut(&str) + Send)) -> anyhow::Result<DemoResults> {
+pub fn run(
+    suite: &Suite,
+    out: &Path,
+    device: &Device,
+    workers: usize,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> anyhow::Result<DemoResults> {
     let t0 = Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let world = build_or_load(&suite.world, &out.join("world"), device, log)
@@ -287,7 +362,11 @@ pub fn run(suite: &Suite, out: &Path, device: &Device, workers: usize, log: &mut
     let jobs: Vec<(&RunSpec, u64, f64)> = suite
         .runs
         .iter()
-        .flat_map(|spec| spec.seeds.iter().flat_map(move |&seed| spec.betas.iter().map(move |&beta| (spec, seed, beta))))
+        .flat_map(|spec| {
+            spec.seeds
+                .iter()
+                .flat_map(move |&seed| spec.betas.iter().map(move |&beta| (spec, seed, beta)))
+        })
         .collect();
     let total = jobs.len();
     // Runs are independent: each worker trains and evaluates one at a time on a one-thread
@@ -296,7 +375,8 @@ pub fn run(suite: &Suite, out: &Path, device: &Device, workers: usize, log: &mut
     let workers = workers.clamp(1, total.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<RunResult>>>> = (0..total).map(|_| std::sync::Mutex::new(None)).collect();
+    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<RunResult>>>> =
+        (0..total).map(|_| std::sync::Mutex::new(None)).collect();
     let log = std::sync::Mutex::new(log);
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -345,6 +425,9 @@ pub fn run(suite: &Suite, out: &Path, device: &Device, workers: usize, log: &mut
         runs,
         seconds: t0.elapsed().as_secs_f64(),
     };
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
     Ok(results)
 }

@@ -24,7 +24,15 @@ fn groups(r: &DemoResults) -> Vec<((String, f64), Vec<&RunResult>)> {
         }
         map.entry(k).or_default().push(run);
     }
-    order
+    // Labels in suite order, β ascending within a label.
+    let label_rank = |l: &str| order.iter().position(|(x, _)| x == l).unwrap_or(usize::MAX);
+    let mut sorted = order.clone();
+    sorted.sort_by(|a, b| {
+        label_rank(&a.0)
+            .cmp(&label_rank(&b.0))
+            .then(a.1.total_cmp(&b.1))
+    });
+    sorted
         .into_iter()
         .map(|key| {
             let k = format!("{}|{}", key.0, key.1);
@@ -76,37 +84,51 @@ pub fn verdict(r: &DemoResults, cand: &str, base: &str) -> String {
         groups(r)
             .into_iter()
             .filter(|((l, _), _)| l == label)
-            .map(|((_, b), runs)| (b, win_interval(&runs), runs.iter().map(|x| (x.seed, x.win.mean)).collect::<Vec<_>>()))
-            .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+            .map(|((_, b), runs)| {
+                (
+                    b,
+                    win_interval(&runs),
+                    runs.iter()
+                        .map(|x| (x.seed, x.win.mean))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
     };
     let (Some(bc), Some(bb)) = (best(cand), best(base)) else {
         return format!("The suite has no {cand} or no {base} runs, so there is no verdict.\n");
     };
-    let paired: Vec<f64> = bc
-        .2
-        .iter()
-        .filter_map(|(seed, w)| bb.2.iter().find(|(s2, _)| s2 == seed).map(|(_, w2)| w - w2))
-        .collect();
+    let paired: Vec<f64> =
+        bc.2.iter()
+            .filter_map(|(seed, w)| bb.2.iter().find(|(s2, _)| s2 == seed).map(|(_, w2)| w - w2))
+            .collect();
     let d = Estimate::of(&paired);
     let _ = writeln!(
         s,
         "- **Best win rate.** {cand}: {}% ± {} at β0 = {}; {base}: {}% ± {} at β = {} (95% intervals). \
          Paired by seed, {cand} − {base} = {:+.1} points{}.",
-        pct(bc.1 .0),
-        pct(bc.1 .1),
+        pct(bc.1.0),
+        pct(bc.1.1),
         bc.0,
-        pct(bb.1 .0),
-        pct(bb.1 .1),
+        pct(bb.1.0),
+        pct(bb.1.1),
         bb.0,
         100.0 * d.mean,
-        if d.n > 1 { format!(" ± {:.1} (95%, {} seeds)", 100.0 * d.ci95(), d.n) } else { " (one seed: no interval across seeds)".into() }
+        if d.n > 1 {
+            format!(" ± {:.1} (95%, {} seeds)", 100.0 * d.ci95(), d.n)
+        } else {
+            " (one seed: no interval across seeds)".into()
+        }
     );
     let m = matched_kl(r, cand, base);
     let mut per_seed: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for (_, seed, delta) in &m {
         per_seed.entry(*seed).or_default().push(*delta);
     }
-    let seed_means: Vec<f64> = per_seed.values().map(|v| v.iter().sum::<f64>() / v.len() as f64).collect();
+    let seed_means: Vec<f64> = per_seed
+        .values()
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        .collect();
     let e = Estimate::of(&seed_means);
     if m.is_empty() {
         let _ = writeln!(
@@ -115,7 +137,11 @@ pub fn verdict(r: &DemoResults, cand: &str, base: &str) -> String {
              no matched-KL comparison is possible."
         );
     } else {
-        let (lo, hi) = if e.n > 1 { (e.mean - e.ci95(), e.mean + e.ci95()) } else { (f64::NAN, f64::NAN) };
+        let (lo, hi) = if e.n > 1 {
+            (e.mean - e.ci95(), e.mean + e.ci95())
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         let word = if e.n < 2 {
             "cannot be called either way with one seed".to_owned()
         } else if lo > 0.0 {
@@ -131,7 +157,16 @@ pub fn verdict(r: &DemoResults, cand: &str, base: &str) -> String {
              KL between {base}'s β points), {cand} is {:+.1} points{} over {} runs in the \
              frontier's KL range. On this world, at matched KL, {cand} {word}.",
             100.0 * e.mean,
-            if e.n > 1 { format!(" (95% interval {:+.1} to {:+.1}, {} seeds)", 100.0 * lo, 100.0 * hi, e.n) } else { String::new() },
+            if e.n > 1 {
+                format!(
+                    " (95% interval {:+.1} to {:+.1}, {} seeds)",
+                    100.0 * lo,
+                    100.0 * hi,
+                    e.n
+                )
+            } else {
+                String::new()
+            },
             m.len()
         );
         let mut by_beta: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -142,7 +177,15 @@ pub fn verdict(r: &DemoResults, cand: &str, base: &str) -> String {
             .iter()
             .map(|(b, v)| {
                 let e = Estimate::of(v);
-                format!("β0 {b}: {:+.1}{}", 100.0 * e.mean, if e.n > 1 { format!(" ± {:.1}", 100.0 * e.ci95()) } else { String::new() })
+                format!(
+                    "β0 {b}: {:+.1}{}",
+                    100.0 * e.mean,
+                    if e.n > 1 {
+                        format!(" ± {:.1}", 100.0 * e.ci95())
+                    } else {
+                        String::new()
+                    }
+                )
             })
             .collect();
         let _ = writeln!(s, "  By β0: {}.", parts.join("; "));
@@ -172,7 +215,13 @@ pub fn table(r: &DemoResults) -> String {
     for ((label, beta), runs) in groups(r) {
         let w = est(&runs, |x| x.win.mean);
         let k = est(&runs, |x| x.kl.mean);
-        let se = |e: &Estimate, scale: f64| if e.n > 1 { format!(" ± {:.2}", scale * e.se) } else { String::new() };
+        let se = |e: &Estimate, scale: f64| {
+            if e.n > 1 {
+                format!(" ± {:.2}", scale * e.se)
+            } else {
+                String::new()
+            }
+        };
         let moves = runs[0].algo == "edpo";
         let p = est(&runs, |x| x.p_steps.unwrap_or(f64::NAN));
         let n = est(&runs, |x| x.n_steps.unwrap_or(f64::NAN));
@@ -186,9 +235,21 @@ pub fn table(r: &DemoResults) -> String {
             se(&k, 1.0),
             est(&runs, |x| x.reward).mean,
             est(&runs, |x| x.length).mean,
-            if moves { format!("{:.4}", est(&runs, |x| x.final_beta).mean) } else { "–".into() },
-            if moves { opt(Some(p.mean)) } else { "–".into() },
-            if moves { opt(Some(n.mean)) } else { "–".into() },
+            if moves {
+                format!("{:.4}", est(&runs, |x| x.final_beta).mean)
+            } else {
+                "–".into()
+            },
+            if moves {
+                opt(Some(p.mean))
+            } else {
+                "–".into()
+            },
+            if moves {
+                opt(Some(n.mean))
+            } else {
+                "–".into()
+            },
         );
     }
     s
@@ -231,16 +292,37 @@ fn plots(r: &DemoResults, dir: &Path) -> anyhow::Result<Vec<String>> {
         log_x,
     };
     let e = |x: String| anyhow::anyhow!(x);
-    line_plot(&dir.join("frontier"), &fig("Win rate vs KL(π_ref‖π_θ) over the β grid", "KL (nats, log scale)", "win rate vs chosen (%)", true), &frontier).map_err(e)?;
+    line_plot(
+        &dir.join("frontier"),
+        &fig(
+            "Win rate vs KL(π_ref‖π_θ) over the β grid",
+            "KL (nats, log scale)",
+            "win rate vs chosen (%)",
+            true,
+        ),
+        &frontier,
+    )
+    .map_err(e)?;
     written.push("frontier".to_owned());
 
-    let edpo: Vec<&((String, f64), Vec<&RunResult>)> = g.iter().filter(|(_, runs)| runs[0].algo == "edpo").collect();
+    let edpo: Vec<&((String, f64), Vec<&RunResult>)> = g
+        .iter()
+        .filter(|(_, runs)| runs[0].algo == "edpo")
+        .collect();
     if !edpo.is_empty() {
-        let mean_curve = |runs: &[&RunResult], f: &dyn Fn(&RunResult) -> Vec<f64>| -> Vec<(f64, f64)> {
-            let curves: Vec<Vec<f64>> = runs.iter().map(|x| f(x)).collect();
-            let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-            (0..len).map(|i| ((i + 1) as f64, curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64)).collect()
-        };
+        let mean_curve =
+            |runs: &[&RunResult], f: &dyn Fn(&RunResult) -> Vec<f64>| -> Vec<(f64, f64)> {
+                let curves: Vec<Vec<f64>> = runs.iter().map(|x| f(x)).collect();
+                let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+                (0..len)
+                    .map(|i| {
+                        (
+                            (i + 1) as f64,
+                            curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64,
+                        )
+                    })
+                    .collect()
+            };
         let betas: Vec<Series> = edpo
             .iter()
             .map(|((l, b), runs)| Series {
@@ -249,21 +331,45 @@ fn plots(r: &DemoResults, dir: &Path) -> anyhow::Result<Vec<String>> {
                 errors: None,
             })
             .collect();
-        line_plot(&dir.join("beta"), &fig("ε-DPO: β/β0 during training (mean over seeds)", "optimiser step", "β / β0", false), &betas).map_err(e)?;
+        line_plot(
+            &dir.join("beta"),
+            &fig(
+                "ε-DPO: β/β0 during training (mean over seeds)",
+                "optimiser step",
+                "β / β0",
+                false,
+            ),
+            &betas,
+        )
+        .map_err(e)?;
         let mut steps = Vec::new();
         for ((l, b), runs) in &edpo {
             steps.push(Series {
                 label: format!("{l} β0={b} s=+1"),
-                points: mean_curve(runs, &|x| x.step_fractions.iter().map(|p| 100.0 * p.0).collect()),
+                points: mean_curve(runs, &|x| {
+                    x.step_fractions.iter().map(|p| 100.0 * p.0).collect()
+                }),
                 errors: None,
             });
             steps.push(Series {
                 label: format!("{l} β0={b} s=−1"),
-                points: mean_curve(runs, &|x| x.step_fractions.iter().map(|p| 100.0 * p.1).collect()),
+                points: mean_curve(runs, &|x| {
+                    x.step_fractions.iter().map(|p| 100.0 * p.1).collect()
+                }),
                 errors: None,
             });
         }
-        line_plot(&dir.join("steps"), &fig("ε-DPO: pairs relaxing (s=+1) and tightening (s=−1) β", "optimiser step", "% of the step's pairs", false), &steps).map_err(e)?;
+        line_plot(
+            &dir.join("steps"),
+            &fig(
+                "ε-DPO: pairs relaxing (s=+1) and tightening (s=−1) β",
+                "optimiser step",
+                "% of the step's pairs",
+                false,
+            ),
+            &steps,
+        )
+        .map_err(e)?;
         let margins: Vec<Series> = edpo
             .iter()
             .map(|((l, b), runs)| {
@@ -272,7 +378,12 @@ fn plots(r: &DemoResults, dir: &Path) -> anyhow::Result<Vec<String>> {
                 for class in [-1i8, 0, 1] {
                     let v: Vec<f64> = runs
                         .iter()
-                        .filter_map(|x| x.margins.iter().find(|m| m.class == class).map(|m| m.margin.mean))
+                        .filter_map(|x| {
+                            x.margins
+                                .iter()
+                                .find(|m| m.class == class)
+                                .map(|m| m.margin.mean)
+                        })
                         .collect();
                     if !v.is_empty() {
                         let e = Estimate::of(&v);
@@ -287,21 +398,46 @@ fn plots(r: &DemoResults, dir: &Path) -> anyhow::Result<Vec<String>> {
                 }
             })
             .collect();
-        line_plot(&dir.join("margins"), &fig("Implicit reward margin of test pairs by monotonicity class", "class s (−1 tighten, 0, +1 relax)", "mean margin β̃·(lr_w − lr_l)", false), &margins).map_err(e)?;
+        line_plot(
+            &dir.join("margins"),
+            &fig(
+                "Implicit reward margin of test pairs by monotonicity class",
+                "class s (−1 tighten, 0, +1 relax)",
+                "mean margin β̃·(lr_w − lr_l)",
+                false,
+            ),
+            &margins,
+        )
+        .map_err(e)?;
         written.extend(["beta".to_owned(), "steps".to_owned(), "margins".to_owned()]);
     }
     Ok(written)
 }
 
 fn csv(r: &DemoResults) -> String {
-    let mut s = String::from("label,algo,beta,seed,win,win_se,kl,kl_se,reward,length,final_beta,p_steps,n_steps,seconds_train,seconds_eval\n");
+    let mut s = String::from(
+        "label,algo,beta,seed,win,win_se,kl,kl_se,reward,length,final_beta,p_steps,n_steps,seconds_train,seconds_eval\n",
+    );
     for x in std::iter::once(&r.baseline).chain(&r.runs) {
         let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         let _ = writeln!(
             s,
             "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{},{},{},{:.2},{:.2}",
-            x.label, x.algo, x.beta, x.seed, x.win.mean, x.win.se, x.kl.mean, x.kl.se, x.reward, x.length,
-            o(x.final_beta.is_finite().then_some(x.final_beta)), o(x.p_steps), o(x.n_steps), x.seconds_train, x.seconds_eval
+            x.label,
+            x.algo,
+            x.beta,
+            x.seed,
+            x.win.mean,
+            x.win.se,
+            x.kl.mean,
+            x.kl.se,
+            x.reward,
+            x.length,
+            o(x.final_beta.is_finite().then_some(x.final_beta)),
+            o(x.p_steps),
+            o(x.n_steps),
+            x.seconds_train,
+            x.seconds_eval
         );
     }
     s
@@ -311,8 +447,16 @@ fn csv(r: &DemoResults) -> String {
 pub fn write(r: &DemoResults, out: &Path) -> anyhow::Result<String> {
     let plots = plots(r, &out.join("plots")).context("drawing the plots")?;
     std::fs::write(out.join("results.csv"), csv(r))?;
-    let cand = r.runs.iter().find(|x| x.algo == "edpo").map(|x| x.label.clone());
-    let base = r.runs.iter().find(|x| x.algo == "dpo").map(|x| x.label.clone());
+    let cand = r
+        .runs
+        .iter()
+        .find(|x| x.algo == "edpo")
+        .map(|x| x.label.clone());
+    let base = r
+        .runs
+        .iter()
+        .find(|x| x.algo == "dpo")
+        .map(|x| x.label.clone());
     let verdict = match (&cand, &base) {
         (Some(c), Some(b)) => verdict(r, c, b),
         _ => "The suite does not contain both ε-DPO and DPO, so there is no verdict.\n".into(),
@@ -350,7 +494,12 @@ pub fn write(r: &DemoResults, out: &Path) -> anyhow::Result<String> {
         md,
         "π_ref: NLL {:.2} nats per response on fresh demonstrations (the true generator: {:.2}); \
          samples average r* {:.2} at length {:.1}. Test pairs: chosen r* {:.2}, rejected {:.2}.\n",
-        w.nll_reference, w.nll_generator, w.reference_reward, w.reference_len, w.test_chosen_reward, w.test_rejected_reward
+        w.nll_reference,
+        w.nll_generator,
+        w.reference_reward,
+        w.reference_len,
+        w.test_chosen_reward,
+        w.test_rejected_reward
     );
     let _ = writeln!(md, "## Plots\n");
     for p in &plots {

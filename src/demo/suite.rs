@@ -92,13 +92,22 @@ fn default_train() -> TrainOverrides {
     t
 }
 
-fn spec(algo: &str, label: &str, betas: &[f64], seeds: &[u64], loss: &[(&str, toml::Value)]) -> RunSpec {
+fn spec(
+    algo: &str,
+    label: &str,
+    betas: &[f64],
+    seeds: &[u64],
+    loss: &[(&str, toml::Value)],
+) -> RunSpec {
     RunSpec {
         algo: algo.into(),
         label: Some(label.into()),
         betas: betas.to_vec(),
         seeds: seeds.to_vec(),
-        loss: loss.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        loss: loss
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
     }
 }
 
@@ -118,9 +127,27 @@ impl Suite {
                 spec("dpo", "DPO", &BETAS, &[0, 1, 2], &[]),
                 // Extra DPO points trace the frontier that matched-KL comparisons interpolate.
                 spec("dpo", "DPO", &[0.03, 0.07, 0.2, 0.3], &[0, 1, 2], &[]),
-                spec("edpo", "ε-DPO", &BETAS, &[0, 1, 2], &[("epsilon", 0.01.into())]),
-                spec("tr-dpo", "TR-DPO τ", &BETAS, &[0], &[("tau", 32.into()), ("alpha", 1.0.into())]),
-                spec("tr-dpo", "TR-DPO α", &BETAS, &[0], &[("tau", 32.into()), ("alpha", 0.6.into())]),
+                spec(
+                    "edpo",
+                    "ε-DPO",
+                    &BETAS,
+                    &[0, 1, 2],
+                    &[("epsilon", 0.01.into())],
+                ),
+                spec(
+                    "tr-dpo",
+                    "TR-DPO τ",
+                    &BETAS,
+                    &[0],
+                    &[("tau", 32.into()), ("alpha", 1.0.into())],
+                ),
+                spec(
+                    "tr-dpo",
+                    "TR-DPO α",
+                    &BETAS,
+                    &[0],
+                    &[("tau", 32.into()), ("alpha", 0.6.into())],
+                ),
                 spec("beta-dpo", "β-DPO", &BETAS, &[0], &[]),
                 spec("ipo", "IPO", &[0.1, 0.5, 1.0], &[0], &[]),
                 spec("simpo", "SimPO", &[2.0], &[0], &[]),
@@ -147,14 +174,29 @@ impl Suite {
             },
             runs: vec![
                 spec("dpo", "DPO", &[0.05, 0.1, 0.5], &[0, 1], &[]),
-                spec("edpo", "ε-DPO", &[0.05, 0.1, 0.5], &[0, 1], &[("epsilon", 0.01.into())]),
-                spec("tr-dpo", "TR-DPO α", &[0.1, 0.5], &[0], &[("tau", 16.into()), ("alpha", 0.6.into())]),
+                spec(
+                    "edpo",
+                    "ε-DPO",
+                    &[0.05, 0.1, 0.5],
+                    &[0, 1],
+                    &[("epsilon", 0.01.into())],
+                ),
+                spec(
+                    "tr-dpo",
+                    "TR-DPO α",
+                    &[0.1, 0.5],
+                    &[0],
+                    &[("tau", 16.into()), ("alpha", 0.6.into())],
+                ),
             ],
         }
     }
 
     /// Total training runs.
     pub fn n_runs(&self) -> usize {
-        self.runs.iter().map(|r| r.betas.len() * r.seeds.len()).sum()
+        self.runs
+            .iter()
+            .map(|r| r.betas.len() * r.seeds.len())
+            .sum()
     }
 }

@@ -31,16 +31,25 @@ fn parse(args: &[String]) -> anyhow::Result<Opts> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().with_context(|| format!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--device" => o.device = val()?,
             "--steps" => o.steps = val()?.parse()?,
             "--threads" => o.threads = val()?.parse()?,
             "--features" => o.features = Some(val()?),
-            other => bail!("xtask perf: unknown argument `{other}` (--device, --steps, --threads, --features)"),
+            other => bail!(
+                "xtask perf: unknown argument `{other}` (--device, --steps, --threads, --features)"
+            ),
         }
     }
-    anyhow::ensure!(o.steps >= 2, "--steps must be at least 2 (the first is a warm-up)");
+    anyhow::ensure!(
+        o.steps >= 2,
+        "--steps must be at least 2 (the first is a warm-up)"
+    );
     Ok(o)
 }
 
@@ -69,7 +78,11 @@ fn words(state: &mut u64, n: usize, vocab: u64) -> String {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
 /// Runs the benchmark and prints its JSON.
@@ -82,13 +95,18 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         build.args(["--features", f]);
     }
     run(&mut build, "cargo build --release")?;
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("target"));
     let bin = target.join("release/prefzoo");
     let dir = target.join("perf");
     let model = dir.join("model-33m");
     if !model.join("model.safetensors").is_file() {
         run(
-            Command::new(&bin).args(["init-model", "--out"]).arg(&model).args(["--seed", "0"]),
+            Command::new(&bin)
+                .args(["init-model", "--out"])
+                .arg(&model)
+                .args(["--seed", "0"]),
             "prefzoo init-model",
         )?;
     }
@@ -113,7 +131,9 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         cmd.arg("-v")
             .arg(&bin)
             .args(["train", "--no-progress", "--config"])
-            .arg(perf_config(&dir, &model, &data, algo, o.steps, &o.device, &out)?)
+            .arg(perf_config(
+                &dir, &model, &data, algo, o.steps, &o.device, &out,
+            )?)
             .env("RAYON_NUM_THREADS", o.threads.to_string());
         let stderr = run(&mut cmd, &format!("prefzoo train ({algo})"))?;
         let rss_kb: f64 = stderr
@@ -127,7 +147,12 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["step_seconds"].as_f64())
             .collect();
-        anyhow::ensure!(steps.len() == o.steps, "expected {} steps in metrics.jsonl, found {}", o.steps, steps.len());
+        anyhow::ensure!(
+            steps.len() == o.steps,
+            "expected {} steps in metrics.jsonl, found {}",
+            o.steps,
+            steps.len()
+        );
         let warmup = steps.remove(0);
         let all = steps.clone();
         let med = median(&mut steps);
@@ -142,8 +167,12 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             }),
         );
     }
-    let ratio = results["edpo"]["median_step_seconds"].as_f64().unwrap_or(f64::NAN)
-        / results["dpo"]["median_step_seconds"].as_f64().unwrap_or(f64::NAN);
+    let ratio = results["edpo"]["median_step_seconds"]
+        .as_f64()
+        .unwrap_or(f64::NAN)
+        / results["dpo"]["median_step_seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
     let report = json!({
         "model": "Llama 33.7M (hidden 512, intermediate 1376, 8 layers, 8 heads, vocab 8192), f32",
         "batch": "4 pairs × (128 prompt + 128 completion) tokens = 8 rows × 256",
@@ -155,12 +184,23 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         "edpo_over_dpo": ratio,
         "trl_0_13_reference": {"dpo_step_seconds": 4.8, "edpo_step_seconds": 5.0, "dpo_peak_rss_mb": 2800, "edpo_peak_rss_mb": 3000},
     });
-    std::fs::write(dir.join("perf.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        dir.join("perf.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
-fn perf_config(dir: &Path, model: &Path, data: &Path, algo: &str, steps: usize, device: &str, out: &Path) -> anyhow::Result<PathBuf> {
+fn perf_config(
+    dir: &Path,
+    model: &Path,
+    data: &Path,
+    algo: &str,
+    steps: usize,
+    device: &str,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
     let text = format!(
         r#"algo = "{algo}"
 model = "{model}"

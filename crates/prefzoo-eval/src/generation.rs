@@ -65,7 +65,10 @@ pub fn win_rate(
         pad_token_id: cfg.pad,
     };
     let (mut wins, mut scores, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
-    for (chunk, refs) in prompts.chunks(cfg.batch_size.max(1)).zip(reference_scores.chunks(cfg.batch_size.max(1))) {
+    for (chunk, refs) in prompts
+        .chunks(cfg.batch_size.max(1))
+        .zip(reference_scores.chunks(cfg.batch_size.max(1)))
+    {
         let gens = generate(policy, chunk, &gen_cfg, &mut rng)?;
         for ((p, g), r) in chunk.iter().zip(gens).zip(refs) {
             let y: Vec<u32> = g.tokens.into_iter().take_while(|&t| t != cfg.eos).collect();
@@ -96,7 +99,11 @@ pub fn kl_on_samples(
     let mut per = Vec::with_capacity(prompts.len());
     let rows: Vec<(&Vec<u32>, &Vec<u32>)> = prompts.iter().zip(responses).collect();
     for chunk in rows.chunks(batch_size.max(1)) {
-        let t = chunk.iter().map(|(p, y)| p.len() + y.len() + 1).max().unwrap_or(1);
+        let t = chunk
+            .iter()
+            .map(|(p, y)| p.len() + y.len() + 1)
+            .max()
+            .unwrap_or(1);
         let mut ids = vec![i64::from(eos); chunk.len() * t];
         let mut mask = vec![0f32; chunk.len() * t];
         for (r, (p, y)) in chunk.iter().enumerate() {

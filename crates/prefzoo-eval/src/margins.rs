@@ -22,7 +22,11 @@ pub fn by_class(items: &[(i8, f64)]) -> Vec<ClassMargins> {
     [-1i8, 0, 1]
         .into_iter()
         .filter_map(|c| {
-            let v: Vec<f64> = items.iter().filter(|(k, _)| *k == c).map(|(_, m)| *m).collect();
+            let v: Vec<f64> = items
+                .iter()
+                .filter(|(k, _)| *k == c)
+                .map(|(_, m)| *m)
+                .collect();
             (!v.is_empty()).then(|| ClassMargins {
                 class: c,
                 fraction: v.len() as f64 / n,
@@ -40,7 +44,10 @@ mod tests {
     fn groups_and_fractions() {
         let g = by_class(&[(1, 2.0), (1, 4.0), (-1, -1.0), (1, 3.0)]);
         assert_eq!(g.len(), 2);
-        assert_eq!((g[0].class, g[0].fraction, g[0].margin.mean), (-1, 0.25, -1.0));
+        assert_eq!(
+            (g[0].class, g[0].fraction, g[0].margin.mean),
+            (-1, 0.25, -1.0)
+        );
         assert_eq!((g[1].class, g[1].margin.mean, g[1].margin.n), (1, 3.0, 3));
     }
 }

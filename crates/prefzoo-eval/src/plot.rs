@@ -60,7 +60,12 @@ fn bounds(series: &[Series], log_x: bool) -> ((f64, f64), (f64, f64)) {
             (x, y - e, y + e)
         })
     });
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for (x, lo, hi) in pts {
         if !(x.is_finite() && lo.is_finite() && hi.is_finite()) || (log_x && x <= 0.0) {
             continue;
@@ -83,7 +88,11 @@ fn bounds(series: &[Series], log_x: bool) -> ((f64, f64), (f64, f64)) {
     ((x0, x1), (y0 - pad, y1 + pad))
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure, series: &[Series]) -> Result<(), String>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    fig: &Figure,
+    series: &[Series],
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -117,17 +126,25 @@ where
                     .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                     .map_err(e)?
                     .label(s.label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
                 chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(e)?;
                 if let Some(errs) = &s.errors {
                     let bars = s.points.iter().zip(errs).filter(|((x, y), err)| {
-                        x.is_finite() && y.is_finite() && err.is_finite() && (!fig.log_x || *x > 0.0)
+                        x.is_finite()
+                            && y.is_finite()
+                            && err.is_finite()
+                            && (!fig.log_x || *x > 0.0)
                     });
                     chart
                         .draw_series(bars.map(|(&(x, y), &err)| {
-                            PathElement::new(vec![(x, y - err), (x, y + err)], color.stroke_width(1))
+                            PathElement::new(
+                                vec![(x, y - err), (x, y + err)],
+                                color.stroke_width(1),
+                            )
                         }))
                         .map_err(e)?;
                 }
@@ -142,7 +159,11 @@ where
         }};
     }
     if fig.log_x {
-        body!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(e)?);
+        body!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .map_err(e)?
+        );
     } else {
         body!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?);
     }
@@ -154,10 +175,18 @@ pub fn line_plot(stem: &Path, fig: &Figure, series: &[Series]) -> Result<(), Str
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    draw(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), fig, series)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), fig, series)
-        .map_err(|e| format!("{}: {e}", svg.display()))
+    draw(
+        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+        fig,
+        series,
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw(
+        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+        fig,
+        series,
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))
 }
 
 #[cfg(test)]

@@ -18,13 +18,18 @@ impl Estimate {
     pub fn of(v: &[f64]) -> Self {
         let n = v.len();
         if n == 0 {
-            return Self { mean: f64::NAN, se: f64::NAN, n };
+            return Self {
+                mean: f64::NAN,
+                se: f64::NAN,
+                n,
+            };
         }
         let mean = v.iter().sum::<f64>() / n as f64;
         let se = if n < 2 {
             0.0
         } else {
-            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() / (n as f64).sqrt()
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+                / (n as f64).sqrt()
         };
         Self { mean, se, n }
     }
@@ -52,7 +57,11 @@ pub fn t95(df: usize) -> f64 {
 /// The win rate of a frontier at `kl`, linearly interpolated in log KL between its points
 /// (`(kl, win)`, any order); `None` outside the frontier's KL range, where nothing is known.
 pub fn frontier_at(points: &[(f64, f64)], kl: f64) -> Option<f64> {
-    let mut p: Vec<(f64, f64)> = points.iter().copied().filter(|(k, w)| *k > 0.0 && w.is_finite()).collect();
+    let mut p: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(k, w)| *k > 0.0 && w.is_finite())
+        .collect();
     p.sort_by(|a, b| a.0.total_cmp(&b.0));
     if kl <= 0.0 || p.len() < 2 || kl < p[0].0 || kl > p[p.len() - 1].0 {
         return None;
@@ -85,7 +94,10 @@ mod tests {
     #[test]
     fn interpolation_in_log_kl() {
         let f = [(1.0, 0.5), (100.0, 0.7)];
-        assert!((frontier_at(&f, 10.0).unwrap() - 0.6).abs() < 1e-12, "half-way in log KL");
+        assert!(
+            (frontier_at(&f, 10.0).unwrap() - 0.6).abs() < 1e-12,
+            "half-way in log KL"
+        );
         assert_eq!(frontier_at(&f, 0.5), None);
         assert_eq!(frontier_at(&f, 200.0), None);
     }

@@ -147,6 +147,9 @@ impl BuiltWorld {
     }
 }
 
+/// A labelled pair: prompt, chosen, rejected, r*(chosen), r*(rejected).
+type LabelledPair = (Prompt, Vec<u32>, Vec<u32>, f64, f64);
+
 /// The model input for a prompt: its tokens then SEP.
 pub fn model_prompt(x: &Prompt) -> Vec<u32> {
     x.iter().copied().chain([SEP]).collect()
@@ -154,7 +157,12 @@ pub fn model_prompt(x: &Prompt) -> Vec<u32> {
 
 /// One π sample per prompt at temperature 1, as content tokens (EOS dropped; EOS is forced
 /// after [`MAX_RESPONSE`] tokens, as in the reference study).
-pub fn sample(model: &Llama, prompts: &[Prompt], temperature: f64, rng: &mut ChaCha8Rng) -> Vec<Vec<u32>> {
+pub fn sample(
+    model: &Llama,
+    prompts: &[Prompt],
+    temperature: f64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<u32>> {
     let cfg = GenerationConfig {
         max_new_tokens: MAX_RESPONSE + 1,
         temperature,
@@ -176,7 +184,12 @@ pub fn sample(model: &Llama, prompts: &[Prompt], temperature: f64, rng: &mut Cha
 }
 
 /// Loads the world in `dir` if it was built with `cfg`, else builds it there.
-pub fn build_or_load(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut(&str)) -> std::io::Result<BuiltWorld> {
+pub fn build_or_load(
+    cfg: &WorldConfig,
+    dir: &Path,
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> std::io::Result<BuiltWorld> {
     let manifest_path = dir.join("world.json");
     if let Ok(text) = std::fs::read_to_string(&manifest_path)
         && let Ok(m) = serde_json::from_str::<Manifest>(&text)
@@ -198,7 +211,12 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Builds the world into `dir` (replacing what was there).
-pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut(&str)) -> std::io::Result<BuiltWorld> {
+pub fn build(
+    cfg: &WorldConfig,
+    dir: &Path,
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> std::io::Result<BuiltWorld> {
     let t0 = Instant::now();
     std::fs::create_dir_all(dir)?;
     let w = &cfg.world;
@@ -212,8 +230,15 @@ pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut
         })
         .collect();
 
-    let mut mc = ModelConfig::tiny_llama(VOCAB, cfg.hidden_size, cfg.intermediate_size, cfg.layers, cfg.heads, cfg.heads)
-        .map_err(std::io::Error::other)?;
+    let mut mc = ModelConfig::tiny_llama(
+        VOCAB,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.layers,
+        cfg.heads,
+        cfg.heads,
+    )
+    .map_err(std::io::Error::other)?;
     mc.eos_token_ids = vec![EOS];
     mc.pad_token_id = Some(EOS);
     mc.max_position_embeddings = 64;
@@ -238,10 +263,12 @@ pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut
     let tmp_tok = dir.join(".tokenizer");
     std::fs::create_dir_all(&tmp_tok)?;
     write_tokenizer(&tmp_tok)?;
-    prefzoo_model::save_pretrained(&model, &ref_dir, Some(&tmp_tok)).map_err(std::io::Error::other)?;
+    prefzoo_model::save_pretrained(&model, &ref_dir, Some(&tmp_tok))
+        .map_err(std::io::Error::other)?;
     std::fs::remove_dir_all(&tmp_tok)?;
     // Reload through the one loading path, so the world uses exactly what is on disk.
-    let model = prefzoo_model::load_pretrained(&ref_dir, device, DType::F32).map_err(std::io::Error::other)?;
+    let model = prefzoo_model::load_pretrained(&ref_dir, device, DType::F32)
+        .map_err(std::io::Error::other)?;
     let seconds_sft = t0.elapsed().as_secs_f64();
 
     // SFT quality on fresh demonstrations.
@@ -269,7 +296,11 @@ pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut
         for ((x, a), b) in xs.into_iter().zip(y1).zip(y2) {
             let (ra, rb) = (w.reward(&x, &a), w.reward(&x, &b));
             let first = w.label(ra, rb, &mut rng_label);
-            out.push(if first { (x, a, b, ra, rb) } else { (x, b, a, rb, ra) });
+            out.push(if first {
+                (x, a, b, ra, rb)
+            } else {
+                (x, b, a, rb, ra)
+            });
         }
         out
     };
@@ -279,7 +310,7 @@ pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut
     let kl_samples = sample(&model, &test_prompts, 1.0, &mut rng_sample);
     let seconds_pairs = t1.elapsed().as_secs_f64();
 
-    let write_jsonl = |path: &Path, rows: &[(Prompt, Vec<u32>, Vec<u32>, f64, f64)]| -> std::io::Result<()> {
+    let write_jsonl = |path: &Path, rows: &[LabelledPair]| -> std::io::Result<()> {
         let mut s = String::new();
         for (x, c, r, _, _) in rows {
             let line = serde_json::json!({
@@ -300,7 +331,12 @@ pub fn build(cfg: &WorldConfig, dir: &Path, device: &Device, log: &mut dyn FnMut
         nll_reference,
         nll_generator,
         demo_reward,
-        reference_reward: mean(test_prompts.iter().zip(&kl_samples).map(|(x, y)| w.reward(x, y))),
+        reference_reward: mean(
+            test_prompts
+                .iter()
+                .zip(&kl_samples)
+                .map(|(x, y)| w.reward(x, y)),
+        ),
         reference_len: mean(kl_samples.iter().map(|y| y.len() as f64)),
         label_flip: mean(train.iter().map(|p| f64::from(u8::from(p.3 < p.4)))),
         ties: mean(train.iter().map(|p| f64::from(u8::from(p.3 == p.4)))),

@@ -10,5 +10,8 @@ pub mod sft;
 pub mod vocab;
 pub mod world;
 
-pub use build::{BuiltWorld, Manifest, TestSet, WorldConfig, WorldStats, build, build_or_load, model_prompt, sample};
+pub use build::{
+    BuiltWorld, Manifest, TestSet, WorldConfig, WorldStats, build, build_or_load, model_prompt,
+    sample,
+};
 pub use world::{Prompt, WorldParams};

@@ -41,11 +41,21 @@ impl Default for SftConfig {
 
 /// Right-padded `[prompt, SEP, y, EOS]` rows and the mask of response tokens + EOS.
 pub fn sequences(items: &[(&Prompt, &[u32])], device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
-    let t = items.iter().map(|(x, y)| x.len() + y.len() + 2).max().unwrap_or(2);
+    let t = items
+        .iter()
+        .map(|(x, y)| x.len() + y.len() + 2)
+        .max()
+        .unwrap_or(2);
     let mut ids = vec![i64::from(EOS); items.len() * t];
     let mut mask = vec![0f32; items.len() * t];
     for (r, (x, y)) in items.iter().enumerate() {
-        let row: Vec<u32> = x.iter().copied().chain([SEP]).chain(y.iter().copied()).chain([EOS]).collect();
+        let row: Vec<u32> = x
+            .iter()
+            .copied()
+            .chain([SEP])
+            .chain(y.iter().copied())
+            .chain([EOS])
+            .collect();
         for (k, &id) in row.iter().enumerate() {
             ids[r * t + k] = i64::from(id);
             if k > x.len() {
@@ -65,7 +75,9 @@ pub fn response_nll(model: &Llama, items: &[(&Prompt, &[u32])]) -> f64 {
     let mut total = 0.0;
     for chunk in items.chunks(512) {
         let (ids, mask) = sequences(chunk, &device);
-        let lp = policy_logps(model, ids, mask, 32).expect("well-formed batch").policy;
+        let lp = policy_logps(model, ids, mask, 32)
+            .expect("well-formed batch")
+            .policy;
         total -= f64::from(lp.sum().into_scalar::<f32>());
     }
     total / items.len() as f64
@@ -100,7 +112,9 @@ pub fn train(
                 .collect();
             let (ids, mask) = sequences(&items, &device);
             let n_tokens = f64::from(mask.clone().sum().into_scalar::<f32>());
-            let lp = policy_logps(&model, ids, mask, 32).expect("well-formed batch").policy;
+            let lp = policy_logps(&model, ids, mask, 32)
+                .expect("well-formed batch")
+                .policy;
             let loss = lp.sum().neg() / n_tokens;
             last = f64::from(loss.clone().into_scalar::<f32>());
             let s = step as f64;

@@ -20,7 +20,10 @@ pub fn token_text(id: u32) -> String {
 
 /// Tokens as space-separated text.
 pub fn text(ids: &[u32]) -> String {
-    ids.iter().map(|&t| token_text(t)).collect::<Vec<_>>().join(" ")
+    ids.iter()
+        .map(|&t| token_text(t))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A prompt as the model sees it: the four tokens then SEP.
@@ -60,9 +63,18 @@ pub fn write_tokenizer(dir: &Path) -> std::io::Result<()> {
     config["tokenizer_class"] = json!("PreTrainedTokenizerFast");
     config["model_max_length"] = json!(64);
     debug_assert_eq!(N_CONTENT, 48);
-    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(&tokenizer)?)?;
-    std::fs::write(dir.join("tokenizer_config.json"), serde_json::to_string_pretty(&config)?)?;
-    std::fs::write(dir.join("special_tokens_map.json"), serde_json::to_string_pretty(&special)?)
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        serde_json::to_string_pretty(&tokenizer)?,
+    )?;
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
+    std::fs::write(
+        dir.join("special_tokens_map.json"),
+        serde_json::to_string_pretty(&special)?,
+    )
 }
 
 #[cfg(test)]
@@ -74,10 +86,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_tokenizer(dir.path()).unwrap();
         let tok = prefzoo_data::Tokenizer::from_dir(dir.path()).unwrap();
-        assert_eq!(tok.eos_id().unwrap(), EOS);
+        assert_eq!(tok.eos_id(), EOS);
         assert_eq!(tok.pad_id(), EOS);
-        assert_eq!(tok.encode(&prompt_text(&[3, 17, 40, 0])).unwrap(), [3, 17, 40, 0, SEP]);
-        assert_eq!(tok.encode(&completion_text(&[5, 5, 47])).unwrap(), [5, 5, 47]);
+        assert_eq!(
+            tok.encode(&prompt_text(&[3, 17, 40, 0])).unwrap(),
+            [3, 17, 40, 0, SEP]
+        );
+        assert_eq!(
+            tok.encode(&completion_text(&[5, 5, 47])).unwrap(),
+            [5, 5, 47]
+        );
         assert_eq!(tok.vocab_size(), 51);
     }
 }

@@ -92,13 +92,18 @@ impl WorldParams {
     pub fn reward(&self, x: &Prompt, y: &[u32]) -> f64 {
         let g = topic(x);
         let n = y.len();
-        let hits = y.iter().filter(|&&t| t < N_CONTENT && t / GROUP == g).count() as f64;
+        let hits = y
+            .iter()
+            .filter(|&&t| t < N_CONTENT && t / GROUP == g)
+            .count() as f64;
         let mut distinct = y.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
         let dup = (n - distinct.len()) as f64;
         let dist = (n as f64 - target_len(x) as f64).abs();
-        self.hit_scale * (hits / self.hit_saturation).tanh() - self.dup_cost * dup - self.len_cost * dist
+        self.hit_scale * (hits / self.hit_saturation).tanh()
+            - self.dup_cost * dup
+            - self.len_cost * dist
     }
 
     /// A fresh prompt.
@@ -130,14 +135,22 @@ impl WorldParams {
         let mut nll = 0.0;
         for t in 0..=y.len() {
             // P(stop now | not stopped yet) under n ~ U{lmin..lmax}.
-            let h = if t < lmin { 0.0 } else { 1.0 / (lmax + 1 - t) as f64 };
+            let h = if t < lmin {
+                0.0
+            } else {
+                1.0 / (lmax + 1 - t) as f64
+            };
             if t == y.len() {
                 nll -= h.ln();
                 break;
             }
             let tok = y[t];
             let mut p = (1.0 - self.on_topic) / f64::from(N_CONTENT)
-                + if tok / GROUP == g { self.on_topic / f64::from(GROUP) } else { 0.0 };
+                + if tok / GROUP == g {
+                    self.on_topic / f64::from(GROUP)
+                } else {
+                    0.0
+                };
             if t > 0 {
                 p = (1.0 - self.stutter) * p + if tok == y[t - 1] { self.stutter } else { 0.0 };
             }

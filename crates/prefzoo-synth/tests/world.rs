@@ -28,7 +28,12 @@ fn builds_and_reuses_a_small_world() {
     // average 12-token response + EOS, 6.4 nats above the true generator (≈ 44.7). 64 SFT
     // steps must close most of that gap.
     let gap = s.nll_reference - s.nll_generator;
-    assert!(gap < 3.0, "π_ref NLL {} vs generator {}", s.nll_reference, s.nll_generator);
+    assert!(
+        gap < 3.0,
+        "π_ref NLL {} vs generator {}",
+        s.nll_reference,
+        s.nll_generator
+    );
     assert!(gap > -0.5, "cannot beat the true generator by much: {gap}");
     assert!(s.label_flip > 0.0 && s.label_flip < 0.5, "{}", s.label_flip);
     assert_eq!(w.manifest.test.prompts.len(), 32);
@@ -37,13 +42,19 @@ fn builds_and_reuses_a_small_world() {
     let tok = Tokenizer::from_dir(&w.reference_dir()).unwrap();
     let cfg = DatasetConfig::new(w.train_path().display().to_string());
     let loaded = PreferenceDataset::load(&cfg, &tok, &LengthConfig::default()).unwrap();
-    assert_eq!(loaded.train.len() + loaded.report.train.n_skipped(), 64, "{}", loaded.report.summary());
+    assert_eq!(
+        loaded.train.len() + loaded.report.train.n_skipped(),
+        64,
+        "{}",
+        loaded.report.summary()
+    );
     let p = &loaded.train.pairs()[0];
     assert_eq!(p.prompt_ids.len(), 5, "4 prompt tokens + SEP");
     assert_eq!(*p.chosen_ids.last().unwrap(), 48, "EOS appended");
 
     let mut log2 = Vec::new();
-    let again = build_or_load(&small(), dir.path(), &dev, &mut |s| log2.push(s.to_owned())).unwrap();
+    let again =
+        build_or_load(&small(), dir.path(), &dev, &mut |s| log2.push(s.to_owned())).unwrap();
     assert!(log2[0].contains("reusing"), "{log2:?}");
     assert_eq!(again.manifest.test, w.manifest.test);
 }

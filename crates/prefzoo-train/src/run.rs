@@ -97,14 +97,20 @@ pub fn lengths(cfg: &TrainConfig) -> LengthConfig {
 
 /// The run's tokenizer and its directory: `tokenizer` if set (a directory or `hf:` spec),
 /// else the policy's directory.
-pub fn tokenizer_for(cfg: &TrainConfig, policy_files: &ModelFiles) -> Result<(Tokenizer, PathBuf), TrainError> {
+pub fn tokenizer_for(
+    cfg: &TrainConfig,
+    policy_files: &ModelFiles,
+) -> Result<(Tokenizer, PathBuf), TrainError> {
     let dir = match &cfg.tokenizer {
         Some(spec) if spec.starts_with("hf:") => {
             let files = prefzoo_model::hub::resolve(spec)?;
             files.tokenizer_dir.unwrap_or(files.dir)
         }
         Some(dir) => PathBuf::from(dir),
-        None => policy_files.tokenizer_dir.clone().unwrap_or_else(|| policy_files.dir.clone()),
+        None => policy_files
+            .tokenizer_dir
+            .clone()
+            .unwrap_or_else(|| policy_files.dir.clone()),
     };
     Ok((Tokenizer::from_dir(&dir)?, dir))
 }

@@ -237,8 +237,11 @@ impl Trainer {
             "loss_state": self.parts.loss.state(),
         });
         let path = final_dir.join("trainer_state.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&state).expect("serialisable"))
-            .map_err(|e| TrainError::io(&path, e))?;
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&state).expect("serialisable"),
+        )
+        .map_err(|e| TrainError::io(&path, e))?;
         Ok(TrainSummary {
             steps: self.step,
             final_dir: Some(final_dir),

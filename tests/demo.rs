@@ -1,0 +1,102 @@
+//! `prefzoo demo` end to end through the CLI, on the tiny CI suite (configs/demo/ci.toml): the
+//! world is built, every run trains and is judged, and the report, plots and numbers appear.
+//! The shipped suite files are the built-in suites.
+
+use std::process::Command;
+
+use prefzoo::demo::suite::Suite;
+
+#[test]
+fn shipped_suites_are_the_built_in_ones() {
+    let read = |name: &str| -> Suite {
+        let p = format!("{}/configs/demo/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    };
+    assert_eq!(read("default"), Suite::default_suite());
+    assert_eq!(read("quick"), Suite::quick_suite());
+    let ci = read("ci");
+    assert_eq!(ci.n_runs(), 9);
+}
+
+#[test]
+fn ci_suite_runs_end_to_end() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_prefzoo"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["demo", "--config", "configs/demo/ci.toml", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("| DPO | 0.1 | 2 |"), "{stdout}");
+    assert!(
+        stdout.contains("Matched KL") || stdout.contains("matched-KL"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("[9/9]"), "progress is shown: {stderr}");
+
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(report.contains("## Did ε-DPO beat DPO here?"));
+    assert!(report.contains("| ε-DPO | 0.5 | 2 |"), "{report}");
+    for p in ["frontier", "beta", "steps", "margins"] {
+        for ext in ["png", "svg"] {
+            let f = out.path().join("plots").join(format!("{p}.{ext}"));
+            assert!(
+                std::fs::metadata(&f)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{}",
+                f.display()
+            );
+        }
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 9);
+    for r in runs {
+        let win = r["win"]["mean"].as_f64().unwrap();
+        let kl = r["kl"]["mean"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&win) && kl >= 0.0 && kl.is_finite(),
+            "{r}"
+        );
+        if r["algo"] == "edpo" {
+            let traj = r["beta_trajectory"].as_array().unwrap();
+            assert_eq!(traj.len(), 4, "one β per step (128 pairs / 32)");
+            assert!(!r["margins"].as_array().unwrap().is_empty());
+        }
+    }
+    let csv = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1 + 9, "header, π_ref, runs");
+    assert!(out.path().join("world/world.json").is_file());
+
+    // `prefzoo eval --run` on one of the runs finds the world's judge.
+    let run = out.path().join("runs/DPO-b0.1-s0");
+    let o = Command::new(env!("CARGO_BIN_EXE_prefzoo"))
+        .args(["eval", "--run"])
+        .arg(&run)
+        .arg("--data")
+        .arg(out.path().join("world/test.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("eval_rewards/accuracies") && text.contains("win rate vs chosen"),
+        "{text}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let same = runs
+        .iter()
+        .find(|r| r["label"] == "DPO" && r["beta"] == 0.1 && r["seed"] == 0)
+        .unwrap();
+    assert_eq!(
+        eval["win_rate"]["mean"], same["win"]["mean"],
+        "eval measures as the demo does"
+    );
+}
