@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's chores, driving cargo and the real `prefzoo` CLI.
 //! This file only parses and dispatches; one file per task.
 
+mod bench;
 mod ci;
 mod perf;
 
@@ -14,13 +15,17 @@ fn main() -> anyhow::Result<()> {
     match task {
         "ci" => ci::run(rest),
         "perf" => perf::main(rest),
+        "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
             println!(
                 "cargo xtask <task>\n\n\
                  ci [--backends]   fmt check, clippy -D warnings, cargo test --workspace\n\
                  \u{20}                 (--backends: also type-check the wgpu and cuda backends)\n\
                  perf [--device D] [--steps N] [--threads T] [--features F]\n\
-                 \u{20}                 one optimiser step of DPO and ε-DPO on a 33.7M Llama: JSON"
+                 \u{20}                 one optimiser step of DPO and ε-DPO on a 33.7M Llama: JSON\n\
+                 bench [SUITE] [--jobs N]   run a demo suite (default, quick, ci or a .toml),\n\
+                 \u{20}                 keep its results under target/bench/<git rev>/<suite>\n\
+                 bench list | bench compare REV_A REV_B [--suite S]"
             );
             Ok(())
         }
