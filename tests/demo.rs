@@ -74,6 +74,17 @@ fn ci_suite_runs_end_to_end() {
     assert_eq!(csv.lines().count(), 1 + 1 + 9, "header, π_ref, runs");
     assert!(out.path().join("world/world.json").is_file());
 
+    // `--report-only` rewrites the report from results.json alone (NaN β of π_ref included).
+    std::fs::remove_file(out.path().join("report.md")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_prefzoo"))
+        .args(["demo", "--report-only", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert_eq!(again, report, "the same report from the same numbers");
+
     // `prefzoo eval --run` on one of the runs finds the world's judge.
     let run = out.path().join("runs/DPO-b0.1-s0");
     let o = Command::new(env!("CARGO_BIN_EXE_prefzoo"))

@@ -28,6 +28,9 @@ pub struct Args {
     /// Print the suite as TOML (a starting point for --config) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Rewrite the report and plots from the output directory's results.json, training nothing.
+    #[arg(long)]
+    pub report_only: bool,
 }
 
 /// Runs the demo.
@@ -49,6 +52,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(&suite.name));
+    if args.report_only {
+        let path = out.join("results.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "--report-only: reading {} (run the demo first)",
+                path.display()
+            )
+        })?;
+        let results: demo::DemoResults = serde_json::from_str(&text).with_context(|| {
+            format!("--report-only: {} is not a demo's results", path.display())
+        })?;
+        println!("{}", demo::report::write(&results, &out)?);
+        println!("report: {}", out.join("report.md").display());
+        return Ok(());
+    }
     let dev = device::select(&args.device)?;
     eprintln!(
         "prefzoo demo `{}`: {} training runs; output in {}",

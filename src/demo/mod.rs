@@ -50,7 +50,8 @@ pub struct RunResult {
     pub label: String,
     /// Registry name.
     pub algo: String,
-    /// Initial β.
+    /// Initial β (NaN for π_ref, written as null).
+    #[serde(deserialize_with = "nan_if_null")]
     pub beta: f64,
     /// Seed (data order).
     pub seed: u64,
@@ -63,6 +64,7 @@ pub struct RunResult {
     /// Mean sample length.
     pub length: f64,
     /// β at the end of training (ε-DPO moves it).
+    #[serde(deserialize_with = "nan_if_null")]
     pub final_beta: f64,
     /// Fraction of pairs with s = +1 / −1 over training (ε-DPO).
     pub p_steps: Option<f64>,
@@ -80,6 +82,11 @@ pub struct RunResult {
     pub seconds_eval: f64,
     /// The run directory.
     pub run_dir: PathBuf,
+}
+
+/// JSON has no NaN: serde_json writes it as null, read back here as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Everything the report needs.

@@ -290,6 +290,8 @@ fn plots(r: &DemoResults, dir: &Path) -> anyhow::Result<Vec<String>> {
         x_label: x.into(),
         y_label: y.into(),
         log_x,
+        // Percentages cannot leave 0–100; the other figures are unbounded.
+        y_clamp: y.contains('%').then_some((0.0, 100.0)),
     };
     let e = |x: String| anyhow::anyhow!(x);
     line_plot(

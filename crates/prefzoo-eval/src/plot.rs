@@ -30,6 +30,9 @@ pub struct Figure {
     pub y_label: String,
     /// Log-scaled x axis.
     pub log_x: bool,
+    /// Bounds no value can leave (e.g. 0–100 for a percentage): the axis and the error bars
+    /// are clipped to them.
+    pub y_clamp: Option<(f64, f64)>,
 }
 
 static FONT: Once = Once::new();
@@ -53,7 +56,8 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-fn bounds(series: &[Series], log_x: bool) -> ((f64, f64), (f64, f64)) {
+fn bounds(series: &[Series], fig: &Figure) -> ((f64, f64), (f64, f64)) {
+    let log_x = fig.log_x;
     let pts = series.iter().flat_map(|s| {
         s.points.iter().enumerate().map(move |(i, &(x, y))| {
             let e = s.errors.as_ref().map_or(0.0, |e| e[i]);
@@ -79,13 +83,76 @@ fn bounds(series: &[Series], log_x: bool) -> ((f64, f64), (f64, f64)) {
         return ((1.0, 10.0), (0.0, 1.0));
     }
     let (x0, x1) = if log_x {
-        (x0 / 1.5, x1 * 1.5)
+        // Start at a power of ten: plotters places the major log ticks at powers of ten from
+        // the start of the range, so a range from 1.2 would get no tick below 10.
+        (10f64.powf((x0 / 1.2).log10().floor()), x1 * 1.5)
     } else {
         let pad = ((x1 - x0) * 0.05).max(0.5);
         (x0 - pad, x1 + pad)
     };
+    let (y0, y1) = match fig.y_clamp {
+        Some((lo, hi)) => (y0.max(lo), y1.min(hi)),
+        None => (y0, y1),
+    };
     let pad = ((y1 - y0) * 0.08).max(1e-3);
     ((x0, x1), (y0 - pad, y1 + pad))
+}
+
+/// The legend's corner: the one with the fewest points near it.
+fn legend_corner(
+    series: &[Series],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    log_x: bool,
+) -> SeriesLabelPosition {
+    let fx = |x: f64| {
+        if log_x {
+            (x.ln() - x0.ln()) / (x1.ln() - x0.ln())
+        } else {
+            (x - x0) / (x1 - x0)
+        }
+    };
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_x || *x > 0.0))
+        .map(|&(x, y)| (fx(x), (y - y0) / (y1 - y0)))
+        .collect();
+    let count = |right: bool, upper: bool| {
+        pts.iter()
+            .filter(|(x, y)| {
+                (if right { *x > 0.6 } else { *x < 0.4 })
+                    && (if upper { *y > 0.55 } else { *y < 0.45 })
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::LowerRight, count(true, false)),
+        (SeriesLabelPosition::UpperRight, count(true, true)),
+        (SeriesLabelPosition::LowerLeft, count(false, false)),
+        (SeriesLabelPosition::UpperLeft, count(false, true)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, n)| *n)
+    .map_or(SeriesLabelPosition::LowerRight, |(p, _)| p)
+}
+
+/// Tick labels of a linear axis: at most four decimals, trailing zeros dropped.
+fn lin_tick(x: &f64) -> String {
+    let s = format!("{x:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// Tick labels of a log axis: 1, 2 and 5 times a power of ten; the other ticks stay unlabelled.
+fn log_tick(x: &f64) -> String {
+    let m = x / 10f64.powf(x.log10().floor());
+    if [1.0, 2.0, 5.0].iter().any(|k| (m - k).abs() < 1e-6) {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn draw<DB: DrawingBackend>(
@@ -98,7 +165,12 @@ where
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| format!("{x:?}");
     root.fill(&WHITE).map_err(e)?;
-    let ((x0, x1), (y0, y1)) = bounds(series, fig.log_x);
+    let ((x0, x1), (y0, y1)) = bounds(series, fig);
+    let corner = legend_corner(series, (x0, x1), (y0, y1), fig.log_x);
+    let clamp = |y: f64| match fig.y_clamp {
+        Some((lo, hi)) => y.clamp(lo, hi),
+        None => y,
+    };
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(&fig.title, ("sans-serif", 20))
@@ -106,12 +178,13 @@ where
         .x_label_area_size(40)
         .y_label_area_size(60);
     macro_rules! body {
-        ($chart:expr) => {{
+        ($chart:expr, $xfmt:expr) => {{
             let mut chart = $chart;
             chart
                 .configure_mesh()
                 .x_desc(fig.x_label.as_str())
                 .y_desc(fig.y_label.as_str())
+                .x_label_formatter($xfmt)
                 .draw()
                 .map_err(e)?;
             for (k, s) in series.iter().enumerate() {
@@ -142,7 +215,7 @@ where
                     chart
                         .draw_series(bars.map(|(&(x, y), &err)| {
                             PathElement::new(
-                                vec![(x, y - err), (x, y + err)],
+                                vec![(x, clamp(y - err)), (x, clamp(y + err))],
                                 color.stroke_width(1),
                             )
                         }))
@@ -151,7 +224,7 @@ where
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
+                .position(corner)
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()
@@ -162,10 +235,14 @@ where
         body!(
             builder
                 .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
-                .map_err(e)?
+                .map_err(e)?,
+            &log_tick
         );
     } else {
-        body!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?);
+        body!(
+            builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?,
+            &lin_tick
+        );
     }
     root.present().map_err(e)
 }
@@ -207,6 +284,7 @@ mod tests {
             x_label: "KL(π_ref‖π_θ) (nats)".into(),
             y_label: "win rate".into(),
             log_x: true,
+            y_clamp: Some((0.0, 1.0)),
         };
         line_plot(&stem, &fig, &[s]).unwrap();
         let png = std::fs::read(stem.with_extension("png")).unwrap();
