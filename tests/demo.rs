@@ -16,6 +16,15 @@ fn shipped_suites_are_the_built_in_ones() {
     assert_eq!(read("quick"), Suite::quick_suite());
     let ci = read("ci");
     assert_eq!(ci.n_runs(), 9);
+    // Every other shipped suite is a valid suite file too (unknown keys are errors).
+    let dir = format!("{}/configs/demo", env!("CARGO_MANIFEST_DIR"));
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".toml") {
+            assert!(read(stem).n_runs() > 0, "{name}");
+        }
+    }
+    assert_eq!(read("long").n_runs(), 18);
 }
 
 #[test]
