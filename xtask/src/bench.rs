@@ -53,10 +53,11 @@ fn revision() -> anyhow::Result<String> {
     Ok(if dirty { format!("{rev}-dirty") } else { rev })
 }
 
-/// `default` → configs/demo/default.toml; a path is taken as is.
-fn suite_file(suite: &str) -> anyhow::Result<(String, PathBuf)> {
+/// `default` → configs/demo/default.toml; a path is read relative to `cwd` (where the user
+/// called `cargo xtask`).
+fn suite_file(suite: &str, cwd: &Path) -> anyhow::Result<(String, PathBuf)> {
     let path = if suite.ends_with(".toml") {
-        PathBuf::from(suite)
+        cwd.join(suite)
     } else {
         PathBuf::from(format!("configs/demo/{suite}.toml"))
     };
@@ -89,7 +90,7 @@ fn suite_file(suite: &str) -> anyhow::Result<(String, PathBuf)> {
 }
 
 /// Entry point.
-pub fn main(args: &[String]) -> anyhow::Result<()> {
+pub fn main(args: &[String], cwd: &Path) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("list") => list(),
         Some("compare") => compare(&args[1..]),
@@ -97,11 +98,11 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        _ => run(args),
+        _ => run(args, cwd),
     }
 }
 
-fn run(args: &[String]) -> anyhow::Result<()> {
+fn run(args: &[String], cwd: &Path) -> anyhow::Result<()> {
     let mut suite = "default".to_string();
     let mut jobs: Option<String> = None;
     let mut it = args.iter();
@@ -112,7 +113,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             s => suite = s.to_string(),
         }
     }
-    let (name, file) = suite_file(&suite)?;
+    let (name, file) = suite_file(&suite, cwd)?;
     let rev = revision()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)

@@ -9,13 +9,20 @@ use anyhow::bail;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Tasks run from the workspace root, whichever directory `cargo xtask` was called from
+    // (paths a user gives are still read relative to where they called it).
+    let cwd = std::env::current_dir()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ lies inside the workspace");
+    std::env::set_current_dir(root)?;
     let (task, rest) = args
         .split_first()
         .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
         "ci" => ci::run(rest),
         "perf" => perf::main(rest),
-        "bench" => bench::main(rest),
+        "bench" => bench::main(rest, &cwd),
         "help" | "--help" | "-h" => {
             println!(
                 "cargo xtask <task>\n\n\
