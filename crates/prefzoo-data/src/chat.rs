@@ -7,6 +7,14 @@
 //!   extension, which renders its body unchanged) is kept as a block that renders its body;
 //! - Python string and dict methods (`.strip()`, `.startswith()`, `.items()`, …) through
 //!   minijinja-contrib's pycompat;
+//! - Python's notion of whitespace (`str.isspace`, which unlike Rust's `char::is_whitespace`
+//!   includes the separators U+001C–U+001F) in the `trim` filter and in `.strip()`,
+//!   `.lstrip()`, `.rstrip()`, `.split()` without a separator and `.isspace()`; Python's line
+//!   boundaries (`\r`, `\v`, `\f`, U+001C–U+001E, U+0085, U+2028, U+2029 besides `\n`) in
+//!   `.splitlines()`;
+//! - Jinja2's tests `iterable` (`None` is not: Gemma 3's template raises "Invalid content type"
+//!   for `content: null`, minijinja would iterate it as empty) and `sequence` (strings and
+//!   dicts are: they have `len` and `[]`);
 //! - `tojson` as transformers overrides it: Python's `json.dumps` (see [`crate::pyjson`]);
 //! - globals `raise_exception(msg)` (an error) and `strftime_now(fmt)` (the current time; UTC
 //!   here, the machine's local time in transformers);
@@ -18,13 +26,16 @@
 //! Known difference: JSON objects reach the template with their keys sorted (serde_json without
 //! `preserve_order`), so a template that iterates over a message's keys, or `tojson`s a record
 //! object, sees them in sorted rather than file order. Chat templates index messages by key
-//! (`message['content']`), which is unaffected.
+//! (`message['content']`), which is unaffected. Others, outside what chat templates use (found
+//! by rendering probes with transformers 4.51.3's Jinja2): floats from 1e16 up print in full
+//! (Python: `1e+16`), the `truncate` and `wordcount` filters do not exist, and `int` / `float`
+//! of a non-numeric string are errors (Jinja2: 0 / 0.0).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::{Kwargs, Serde, Value as JValue, ValueKind};
+use minijinja::value::{Kwargs, Serde, StringInput, Value as JValue, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Output, State};
 use serde_json::Value;
 
@@ -72,8 +83,11 @@ impl ChatTemplate {
             .build()
             .map_err(|e| DataError::Template(e.to_string()))?;
         env.set_syntax(syntax);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_methods);
         env.set_formatter(python_formatter);
+        env.add_filter("trim", trim);
+        env.add_test("iterable", is_iterable);
+        env.add_test("sequence", is_sequence);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
         env.add_filter("tojson", tojson);
@@ -127,6 +141,170 @@ impl ChatTemplate {
         t.render(JValue::from(ctx))
             .map_err(|e| DataError::Template(format!("rendering failed: {e:#}")))
     }
+}
+
+/// Python's `str.isspace` for one character: Unicode whitespace plus the information
+/// separators U+001C–U+001F, which Python counts and Rust's `char::is_whitespace` does not.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A line boundary of Python's `str.splitlines` (`\r\n` is handled by the caller).
+fn is_py_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}'
+            ..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Python's `s.split(None, maxsplit)`: runs of whitespace separate, ends are ignored, and after
+/// `maxsplit` splits the rest (leading whitespace removed) is the last item.
+fn py_split_whitespace(s: &str, maxsplit: Option<usize>) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start_matches(is_py_space);
+    while !rest.is_empty() {
+        if maxsplit == Some(out.len()) {
+            out.push(rest);
+            break;
+        }
+        match rest.find(is_py_space) {
+            Some(i) => {
+                out.push(&rest[..i]);
+                rest = rest[i..].trim_start_matches(is_py_space);
+            }
+            None => {
+                out.push(rest);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Python's `s.splitlines(keepends)`.
+fn py_splitlines(s: &str, keepends: bool) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !is_py_line_break(c) {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        if c == '\r' && chars.peek().is_some_and(|&(_, n)| n == '\n') {
+            chars.next();
+            end += 1;
+        }
+        out.push(&s[start..if keepends { end } else { i }]);
+        start = end;
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+/// An argument that is absent or `None` (Python's default for `chars` / `sep`).
+fn absent(args: &[JValue], i: usize) -> bool {
+    args.get(i)
+        .is_none_or(|v| matches!(v.kind(), ValueKind::None | ValueKind::Undefined))
+}
+
+/// pycompat's Python methods, with the string methods whose whitespace or line-break rules
+/// differ from Rust's done as Python does them.
+fn python_methods(
+    state: &mut State,
+    value: &JValue,
+    method: &str,
+    args: &[JValue],
+) -> std::result::Result<JValue, Error> {
+    if let Some(s) = value.as_str() {
+        let too_many = |n: usize| {
+            Error::new(
+                ErrorKind::TooManyArguments,
+                format!("str.{method} takes at most {n} arguments"),
+            )
+        };
+        match method {
+            "strip" | "lstrip" | "rstrip" if absent(args, 0) => {
+                if args.len() > 1 {
+                    return Err(too_many(1));
+                }
+                return Ok(JValue::from(match method {
+                    "strip" => s.trim_matches(is_py_space),
+                    "lstrip" => s.trim_start_matches(is_py_space),
+                    _ => s.trim_end_matches(is_py_space),
+                }));
+            }
+            "split" if absent(args, 0) => {
+                if args.len() > 2 {
+                    return Err(too_many(2));
+                }
+                let maxsplit = match args.get(1) {
+                    Some(n) if !n.is_none() => usize::try_from(i64::try_from(n.clone())?).ok(),
+                    _ => None,
+                };
+                return Ok(py_split_whitespace(s, maxsplit)
+                    .into_iter()
+                    .map(JValue::from)
+                    .collect());
+            }
+            "splitlines" => {
+                if args.len() > 1 {
+                    return Err(too_many(1));
+                }
+                let keepends = args.first().is_some_and(JValue::is_true);
+                return Ok(py_splitlines(s, keepends)
+                    .into_iter()
+                    .map(JValue::from)
+                    .collect());
+            }
+            "isspace" if args.is_empty() => {
+                return Ok(JValue::from(!s.is_empty() && s.chars().all(is_py_space)));
+            }
+            _ => {}
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// Jinja2's `trim(value, chars=None)`: `str(value).strip(chars)`, with Python's whitespace.
+fn trim(
+    state: &State,
+    value: &JValue,
+    chars: Option<JValue>,
+) -> std::result::Result<JValue, Error> {
+    let input = StringInput::new(state, value)?;
+    let s = input.as_str();
+    let out = match chars.as_ref().and_then(JValue::as_str) {
+        Some(set) => s.trim_matches(|c| set.contains(c)),
+        None if chars
+            .as_ref()
+            .is_none_or(|c| c.is_none() || c.is_undefined()) =>
+        {
+            s.trim_matches(is_py_space)
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "trim: chars must be a string or None",
+            ));
+        }
+    };
+    Ok(input.preserve_safety(out.to_owned()))
+}
+
+/// Jinja2's `iterable` test (`iter(value)` succeeds): strings, lists, dicts and undefined
+/// values are; `None`, numbers and booleans are not.
+fn is_iterable(value: &JValue) -> bool {
+    !value.is_none() && value.try_iter().is_ok()
+}
+
+/// Jinja2's `sequence` test (the value has `len` and `[]`): lists, strings, dicts, ranges
+/// and undefined values.
+fn is_sequence(value: &JValue) -> bool {
+    value.is_undefined() || value.len().is_some()
 }
 
 fn raise_exception(msg: String) -> std::result::Result<String, Error> {
@@ -306,6 +484,52 @@ mod tests {
     fn render(src: &str, msgs: Value, tokens: &TemplateTokens) -> Result<String> {
         let list = msgs.as_array().cloned().unwrap_or_default();
         ChatTemplate::new(src)?.render(&list, false, tokens)
+    }
+
+    #[test]
+    fn python_whitespace_and_lines() {
+        let ws = "\u{1c}\u{1d}\u{1e}\u{1f}\u{85}\u{a0}\u{3000}\u{2028} \t\n\r\u{0b}\u{0c}";
+        assert!(ws.chars().all(is_py_space));
+        assert!(!"\u{200b}\u{180e}x".chars().any(is_py_space));
+        assert_eq!(
+            py_split_whitespace("  a\u{1c} b  c ", None),
+            ["a", "b", "c"]
+        );
+        assert_eq!(py_split_whitespace("  a b  c ", Some(1)), ["a", "b  c "]);
+        assert_eq!(py_split_whitespace(" a ", Some(0)), ["a "]);
+        assert_eq!(py_split_whitespace("a ", Some(1)), ["a"]);
+        assert!(py_split_whitespace(" \u{1f} ", None).is_empty());
+        assert_eq!(
+            py_splitlines("a\rb\r\nc\u{1c}d\u{2029}\n", false),
+            ["a", "b", "c", "d", ""]
+        );
+        assert_eq!(py_splitlines("a\r\nb", true), ["a\r\n", "b"]);
+        assert!(py_splitlines("", false).is_empty());
+    }
+
+    /// The expected text is what transformers 4.51.3's Jinja2 environment renders.
+    #[test]
+    fn python_string_methods_filters_and_tests() {
+        let src = "{% set c = messages[0].content %}[{{ c | trim }}|{{ c.strip() }}|{{ c.lstrip() }}|\
+                   {{ c.rstrip() }}|{{ c.split() | join(',') }}|{{ c.split(none, 1) | join(',') }}|\
+                   {{ c.splitlines() | length }}|{{ c.isspace() }}|{{ c | trim(' \\x1c') }}|\
+                   {{ c.strip('\\x1cb ') }}|{{ c.split('a') | length }}]\
+                   {% for m in messages[1:] %}{{ m.content is iterable }}{{ m.content is sequence }}{% endfor %}";
+        let msgs = json!([
+            {"role": "user", "content": "\u{1c} a\u{1d}b \u{1f}"},
+            {"role": "user", "content": null},
+            {"role": "user", "content": 1},
+            {"role": "user", "content": "s"},
+            {"role": "user", "content": {"a": 1}},
+            {"role": "user", "content": []},
+            {"role": "user"}
+        ]);
+        assert_eq!(
+            render(src, msgs, &TemplateTokens::default()).unwrap(),
+            "[a\u{1d}b|a\u{1d}b|a\u{1d}b \u{1f}|\u{1c} a\u{1d}b|a,b|a,b \u{1f}|3|False|\
+             a\u{1d}b \u{1f}|a\u{1d}b \u{1f}|2]\
+             FalseFalseFalseFalseTrueTrueTrueTrueTrueTrueTrueTrue"
+        );
     }
 
     #[test]

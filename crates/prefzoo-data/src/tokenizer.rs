@@ -350,6 +350,10 @@ impl Tokenizer {
 
     /// Renders `messages` with the chat template, as
     /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=…)`.
+    ///
+    /// An empty message list is an error: transformers looks at `conversation[0]` (to tell a
+    /// batch from one conversation) before rendering and raises `IndexError`, whatever the
+    /// template, so trl cannot render a record whose prompt has no messages.
     pub fn apply_chat_template(
         &self,
         messages: &[Value],
@@ -359,6 +363,13 @@ impl Tokenizer {
             .template
             .as_ref()
             .map_err(|why| DataError::Template(why.clone()))?;
+        if messages.is_empty() {
+            return Err(DataError::Template(
+                "no messages to render: transformers' apply_chat_template raises IndexError \
+                 (list index out of range) on an empty message list"
+                    .into(),
+            ));
+        }
         let text = |s: &Option<Special>| s.as_ref().map(|s| s.text.clone());
         let tokens = TemplateTokens {
             bos: text(&self.bos),
