@@ -30,7 +30,7 @@ use std::io::Write;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use prefzoo_model::{Llama, next_token_log_probs};
+use prefzoo_model::{Model, next_token_log_probs};
 use prefzoo_train::Trainer;
 
 const ARMS: [u32; 4] = [1, 2, 3, 4];
@@ -50,7 +50,7 @@ fn wins_of_better(i: usize, j: usize) -> usize {
 }
 
 /// log π(arm <eos> | w0) for each arm.
-fn arm_logps(model: &Llama) -> Vec<f64> {
+fn arm_logps(model: &Model) -> Vec<f64> {
     let ids: Vec<i64> = ARMS
         .iter()
         .flat_map(|&a| [0, i64::from(a), i64::from(EOS)])

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::prelude::*;
-use prefzoo_model::{Llama, ModelConfig};
+use prefzoo_model::{Model, ModelConfig};
 use serde_json::json;
 
 /// Arguments of `prefzoo init-model`.
@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.pad_token_id = Some(eos);
     let dev = Device::flex();
     dev.seed(args.seed);
-    let model = Llama::init(&cfg, &dev);
+    let model = Model::init(&cfg, &dev);
     let tok_dir = args.out.join(".tokenizer-tmp");
     std::fs::create_dir_all(&tok_dir).with_context(|| format!("creating {}", tok_dir.display()))?;
     let mut vocab = serde_json::Map::new();

@@ -19,7 +19,7 @@ use prefzoo_data::{DatasetConfig, LengthConfig, PreferenceDataset, Tokenizer};
 use prefzoo_eval::{
     ClassMargins, Estimate, Judge, SampleConfig, by_class, kl_on_samples, win_rate,
 };
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 use prefzoo_synth::world::{EOS, MAX_RESPONSE};
 use prefzoo_synth::{BuiltWorld, Prompt, WorldParams, build_or_load, model_prompt};
 use prefzoo_train::reference::{Reference, Split};
@@ -106,7 +106,7 @@ pub struct DemoResults {
 
 /// What is shared by every evaluation.
 struct EvalKit {
-    reference: Llama,
+    reference: Model,
     judge: OracleJudge,
     prompts: Vec<Vec<u32>>,
     chosen_scores: Vec<f64>,
@@ -154,7 +154,7 @@ impl EvalKit {
     /// Win rate, KL and (with `beta`) margins by class of `policy`.
     fn evaluate(
         &self,
-        policy: &Llama,
+        policy: &Model,
         beta: Option<f64>,
     ) -> anyhow::Result<(prefzoo_eval::WinRate, Estimate, Vec<ClassMargins>)> {
         let w = win_rate(

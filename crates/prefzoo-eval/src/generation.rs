@@ -10,7 +10,7 @@
 //! random numbers), so differences between runs are not sampling noise of the test set.
 
 use burn::prelude::*;
-use prefzoo_model::{GenerationConfig, Llama, ModelError, generate, sequence_kl};
+use prefzoo_model::{GenerationConfig, Model, ModelError, generate, sequence_kl};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,7 @@ pub struct WinRate {
 
 /// Samples one response per prompt from `policy` and judges it against `reference_scores`.
 pub fn win_rate(
-    policy: &Llama,
+    policy: &Model,
     prompts: &[Vec<u32>],
     reference_scores: &[f64],
     judge: &dyn Judge,
@@ -88,8 +88,8 @@ pub fn win_rate(
 
 /// KL(π_ref‖π_θ) per sample, summed over response tokens and eos: mean and standard error.
 pub fn kl_on_samples(
-    reference: &Llama,
-    policy: &Llama,
+    reference: &Model,
+    policy: &Model,
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     eos: u32,

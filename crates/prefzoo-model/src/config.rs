@@ -1,67 +1,25 @@
-//! HF `config.json` for the Llama family (`llama`, `mistral`, `qwen2`), parsed into typed fields.
+//! HF `config.json` of every supported architecture, parsed into typed fields.
 //!
-//! Users bring checkpoints exactly as transformers writes them, so the defaults below are
-//! transformers' own (`LlamaConfig`, `MistralConfig`, `Qwen2Config`). The raw JSON object is
-//! kept: [`ModelConfig::to_json`] writes back the same object with unknown keys preserved and
-//! only the typed fields that were changed in Rust rewritten, so a saved model's config.json
-//! diffs cleanly against the original.
+//! Users bring checkpoints exactly as transformers writes them, so the defaults are
+//! transformers' own. The keys every decoder shares are read here; `model_type` picks a row
+//! of the architecture table ([`crate::arch`]) whose family supplies its defaults and reads
+//! its own keys (biases, soft-caps, sliding-window layout). The raw JSON object is kept:
+//! [`ModelConfig::to_json`] writes back the same object with unknown keys preserved and only
+//! the typed fields that were changed in Rust rewritten, so a saved model's config.json diffs
+//! cleanly against the original.
 //!
-//! Architecture differences handled here:
-//! - llama: `attention_bias` puts a bias on q, k, v **and** o_proj; `mlp_bias` on the MLP.
-//! - qwen2: q, k, v always have a bias, o_proj never (transformers hard-codes it).
-//! - mistral: no biases.
-//! - `sliding_window` (mistral, qwen2) is parsed and ignored: prefzoo's preference sequences
-//!   are far shorter than any window (4096+), where sliding-window attention equals full
-//!   causal attention.
-//! - RoPE: plain, or `rope_scaling = {"rope_type": "llama3", ...}` (Llama 3.1+). Newer
-//!   transformers spell it `rope_parameters = {"rope_theta", "rope_type", ...}`; both read.
+//! RoPE: plain, `rope_scaling = {"rope_type": "llama3", ...}` (Llama 3.1+) or `"linear"`
+//! (Gemma 3's global layers). Newer transformers spell it `rope_parameters = {"rope_theta",
+//! "rope_type", ...}`; both read. A `layer_types` list (newer transformers) decides which
+//! layers use the sliding window where present.
 
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use crate::arch::{Activation, Biases, Family, ModelType};
 use crate::error::{ModelError, Result};
 use crate::json_fields::{Obj, Source};
-
-/// The architectures this crate implements (all one Llama-style decoder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelType {
-    /// `LlamaForCausalLM` (Llama 2/3, TinyLlama, SmolLM).
-    Llama,
-    /// `MistralForCausalLM`.
-    Mistral,
-    /// `Qwen2ForCausalLM`.
-    Qwen2,
-}
-
-impl ModelType {
-    /// The `model_type` string of config.json.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Llama => "llama",
-            Self::Mistral => "mistral",
-            Self::Qwen2 => "qwen2",
-        }
-    }
-
-    /// The `architectures[0]` string transformers writes.
-    pub fn architecture(self) -> &'static str {
-        match self {
-            Self::Llama => "LlamaForCausalLM",
-            Self::Mistral => "MistralForCausalLM",
-            Self::Qwen2 => "Qwen2ForCausalLM",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "llama" => Some(Self::Llama),
-            "mistral" => Some(Self::Mistral),
-            "qwen2" => Some(Self::Qwen2),
-            _ => None,
-        }
-    }
-}
 
 /// RoPE frequency scaling. `None` in [`ModelConfig::rope_scaling`] is plain RoPE.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,11 +35,17 @@ pub enum RopeScaling {
         /// `original_max_position_embeddings`: the pre-extension context length.
         original_max_position_embeddings: usize,
     },
+    /// transformers `_compute_linear_scaling_rope_parameters`: every frequency divided by
+    /// `factor` (Gemma 3's global layers).
+    Linear {
+        /// `factor`.
+        factor: f64,
+    },
 }
 
-/// A Llama-family decoder's hyper-parameters, read from (and written back to) HF config.json.
+/// A decoder's hyper-parameters, read from (and written back to) HF config.json.
 ///
-/// Fields are public; change them before [`crate::Llama::init`] to make test models. What
+/// Fields are public; change them before [`crate::Model::init`] to make test models. What
 /// [`ModelConfig::to_json`] writes reflects the changes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
@@ -91,7 +55,7 @@ pub struct ModelConfig {
     pub vocab_size: usize,
     /// `hidden_size`.
     pub hidden_size: usize,
-    /// `intermediate_size` (SwiGLU inner width).
+    /// `intermediate_size` (the gated MLP's inner width).
     pub intermediate_size: usize,
     /// `num_hidden_layers`.
     pub num_hidden_layers: usize,
@@ -111,8 +75,8 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     /// `tie_word_embeddings` (default false): the lm_head is the embedding matrix.
     pub tie_word_embeddings: bool,
-    /// llama's `attention_bias` (q, k, v and o_proj biases). Ignored for qwen2 and mistral,
-    /// see [`ModelConfig::qkv_bias`] and [`ModelConfig::o_proj_bias`].
+    /// `attention_bias` of llama and gemma (q, k, v and o_proj biases). Ignored for qwen2 and
+    /// mistral, see [`ModelConfig::qkv_bias`] and [`ModelConfig::o_proj_bias`].
     pub attention_bias: bool,
     /// llama's `mlp_bias` (gate, up and down_proj biases).
     pub mlp_bias: bool,
@@ -124,8 +88,29 @@ pub struct ModelConfig {
     pub pad_token_id: Option<u32>,
     /// `torch_dtype` (or newer transformers' `dtype`), e.g. `"bfloat16"`.
     pub torch_dtype: Option<String>,
-    /// `sliding_window` (mistral, qwen2): parsed, then ignored (see the module docs).
+    /// `sliding_window`: keys a sliding layer's query sees, itself included (`None`: full
+    /// attention everywhere). Which layers slide: [`ModelConfig::layer_window`].
     pub sliding_window: Option<usize>,
+    /// qwen2's `use_sliding_window` (the window is off unless this is true).
+    pub use_sliding_window: bool,
+    /// qwen2's `max_window_layers`: layers from this index on slide.
+    pub max_window_layers: usize,
+    /// gemma3's `sliding_window_pattern`: every `n`-th layer is global, the rest slide.
+    pub sliding_window_pattern: Option<usize>,
+    /// `layer_types` (newer transformers): per layer, `true` for `"sliding_attention"`.
+    /// Overrides the family's rule when present.
+    pub layer_types: Option<Vec<bool>>,
+    /// `hidden_act` / `hidden_activation`: the MLP gate's activation.
+    pub hidden_act: Activation,
+    /// gemma's `query_pre_attn_scalar`: attention scores are scaled by its inverse square
+    /// root (`None`: `head_dim`).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// gemma2's `attn_logit_softcapping`: `cap · tanh(score / cap)` before masking.
+    pub attn_logit_softcapping: Option<f64>,
+    /// gemma2's `final_logit_softcapping`: `cap · tanh(logit / cap)` on the output logits.
+    pub final_logit_softcapping: Option<f64>,
+    /// gemma3's `rope_local_base_freq`: the RoPE base of sliding layers (no scaling).
+    pub rope_local_base_freq: Option<f64>,
     /// `initializer_range`: std of the normal init (default 0.02).
     pub initializer_range: f64,
     raw: Map<String, Value>,
@@ -170,21 +155,24 @@ impl ModelConfig {
             prefix: "",
         };
         let model_type = match o.str_opt("model_type")? {
-            None => return Err(o.err("model_type", "is missing; expected llama, mistral or qwen2")),
+            None => {
+                return Err(o.err(
+                    "model_type",
+                    format!(
+                        "is missing; expected one of {}",
+                        ModelType::supported_list()
+                    ),
+                ));
+            }
             Some(s) => ModelType::parse(s).ok_or_else(|| ModelError::UnsupportedModelType {
                 path: src.path.to_string(),
                 line: src.line("model_type"),
                 found: s.to_string(),
+                supported: ModelType::supported_list(),
             })?,
         };
-        if let Some(act) = o.str_opt("hidden_act")?
-            && act != "silu"
-        {
-            return Err(o.err(
-                "hidden_act",
-                format!("is `{act}`; the Llama family uses `silu` (SwiGLU)"),
-            ));
-        }
+        let family = model_type.family();
+        let defaults = family.defaults;
         let hidden_size = o.positive("hidden_size", None)?;
         let num_attention_heads = o.positive("num_attention_heads", None)?;
         let num_key_value_heads = o.positive("num_key_value_heads", Some(num_attention_heads))?;
@@ -216,52 +204,82 @@ impl ModelConfig {
                 format!("must be even and positive for RoPE, found {head_dim}"),
             ));
         }
-        let default_max_pos = match model_type {
-            ModelType::Llama => 2048,
-            ModelType::Mistral => 4096 * 32,
-            ModelType::Qwen2 => 32768,
-        };
-        let (rope_theta, rope_scaling) = Self::parse_rope(&o)?;
+        let (rope_theta, rope_scaling) = Self::parse_rope(&o, defaults.rope_theta)?;
+        let num_hidden_layers = o.positive("num_hidden_layers", None)?;
+        let layer_types = Self::parse_layer_types(&o, num_hidden_layers)?;
         let dtype = match o.str_opt("torch_dtype")? {
             Some(s) => Some(s.to_string()),
             None => o.str_opt("dtype")?.map(str::to_string),
         };
-        let cfg = Self {
+        let mut cfg = Self {
             model_type,
             vocab_size: o.positive("vocab_size", None)?,
             hidden_size,
             intermediate_size: o.positive("intermediate_size", None)?,
-            num_hidden_layers: o.positive("num_hidden_layers", None)?,
+            num_hidden_layers,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rms_norm_eps: o.f64_positive("rms_norm_eps", Some(1e-6))?,
+            rms_norm_eps: o.f64_positive("rms_norm_eps", Some(defaults.rms_norm_eps))?,
             rope_theta,
             rope_scaling,
-            max_position_embeddings: o
-                .positive("max_position_embeddings", Some(default_max_pos))?,
-            tie_word_embeddings: o.bool_opt("tie_word_embeddings", false)?,
-            attention_bias: match model_type {
-                ModelType::Llama => o.bool_opt("attention_bias", false)?,
-                _ => false,
-            },
-            mlp_bias: match model_type {
-                ModelType::Llama => o.bool_opt("mlp_bias", false)?,
-                _ => false,
-            },
+            max_position_embeddings: o.positive(
+                "max_position_embeddings",
+                Some(defaults.max_position_embeddings),
+            )?,
+            tie_word_embeddings: o.bool_opt("tie_word_embeddings", defaults.tie_word_embeddings)?,
+            attention_bias: false,
+            mlp_bias: false,
             bos_token_id: o.token_opt("bos_token_id")?,
             eos_token_ids: o.tokens("eos_token_id")?,
             pad_token_id: o.token_opt("pad_token_id")?,
             torch_dtype: dtype,
             sliding_window: o.usize_opt("sliding_window")?,
+            use_sliding_window: true,
+            max_window_layers: 0,
+            sliding_window_pattern: None,
+            layer_types,
+            hidden_act: defaults.activation,
+            query_pre_attn_scalar: None,
+            attn_logit_softcapping: None,
+            final_logit_softcapping: None,
+            rope_local_base_freq: None,
             initializer_range: o.f64_positive("initializer_range", Some(0.02))?,
             raw: Map::new(),
         };
+        (family.resolve)(&o, &mut cfg)?;
         Ok(Self { raw, ..cfg })
     }
 
+    /// `layer_types`: one `"sliding_attention"` or `"full_attention"` per layer.
+    fn parse_layer_types(o: &Obj<'_, '_>, layers: usize) -> Result<Option<Vec<bool>>> {
+        let Some(v) = o.get("layer_types") else {
+            return Ok(None);
+        };
+        let items = v.as_array().filter(|a| a.len() == layers).ok_or_else(|| {
+            o.err(
+                "layer_types",
+                format!("must be a list of {layers} strings (one per layer), found {v}"),
+            )
+        })?;
+        items
+            .iter()
+            .map(|item| match item.as_str() {
+                Some("sliding_attention") => Ok(true),
+                Some("full_attention") => Ok(false),
+                _ => Err(o.err(
+                    "layer_types",
+                    format!(
+                        "entries must be \"sliding_attention\" or \"full_attention\", found {item}"
+                    ),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// `rope_theta` and `rope_scaling`, from the classic keys or from `rope_parameters`.
-    fn parse_rope(o: &Obj<'_, '_>) -> Result<(f64, Option<RopeScaling>)> {
+    fn parse_rope(o: &Obj<'_, '_>, default_theta: f64) -> Result<(f64, Option<RopeScaling>)> {
         let (scaling_key, prefix, theta) = match o.get("rope_parameters") {
             Some(Value::Object(params)) => {
                 let p = Obj {
@@ -271,7 +289,7 @@ impl ModelConfig {
                 };
                 let theta = match p.f64_opt("rope_theta")? {
                     Some(t) => t,
-                    None => o.f64_positive("rope_theta", Some(10000.0))?,
+                    None => o.f64_positive("rope_theta", Some(default_theta))?,
                 };
                 ("rope_parameters", "rope_parameters.", theta)
             }
@@ -281,7 +299,7 @@ impl ModelConfig {
             None => (
                 "rope_scaling",
                 "rope_scaling.",
-                o.f64_positive("rope_theta", Some(10000.0))?,
+                o.f64_positive("rope_theta", Some(default_theta))?,
             ),
         };
         if !(theta.is_finite() && theta > 0.0) {
@@ -328,9 +346,17 @@ impl ModelConfig {
                     }),
                 ))
             }
+            "linear" => Ok((
+                theta,
+                Some(RopeScaling::Linear {
+                    factor: s.f64_positive("factor", None)?,
+                }),
+            )),
             other => Err(s.err(
                 kind_key,
-                format!("`{other}` is not supported; supported: default (or null) and llama3"),
+                format!(
+                    "`{other}` is not supported; supported: default (or null), linear and llama3"
+                ),
             )),
         }
     }
@@ -381,18 +407,43 @@ impl ModelConfig {
         Self::from_map(map, &src)
     }
 
-    /// Whether q, k and v projections carry a bias (llama: `attention_bias`; qwen2: always).
-    pub fn qkv_bias(&self) -> bool {
-        match self.model_type {
-            ModelType::Llama => self.attention_bias,
-            ModelType::Qwen2 => true,
-            ModelType::Mistral => false,
-        }
+    /// The architecture family of [`ModelConfig::model_type`].
+    pub fn family(&self) -> &'static Family {
+        self.model_type.family()
     }
 
-    /// Whether o_proj carries a bias (llama: `attention_bias`; qwen2 and mistral: never).
+    /// Which projections carry a bias (llama/gemma: `attention_bias`; qwen2: q/k/v always).
+    pub fn biases(&self) -> Biases {
+        (self.family().biases)(self)
+    }
+
+    /// Whether q, k and v projections carry a bias.
+    pub fn qkv_bias(&self) -> bool {
+        self.biases().qkv
+    }
+
+    /// Whether o_proj carries a bias.
     pub fn o_proj_bias(&self) -> bool {
-        self.model_type == ModelType::Llama && self.attention_bias
+        self.biases().o_proj
+    }
+
+    /// The sliding window of layer `index`: `Some(w)` when that layer's queries see only the
+    /// `w` latest keys (themselves included), `None` for full causal attention.
+    pub fn layer_window(&self, index: usize) -> Option<usize> {
+        let window = self.sliding_window?;
+        let slides = match &self.layer_types {
+            Some(types) => types.get(index).copied().unwrap_or(false),
+            None => (self.family().sliding)(self, index),
+        };
+        slides.then_some(window)
+    }
+
+    /// The attention score scale: `query_pre_attn_scalar^−½`, else `head_dim^−½`.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self
+            .query_pre_attn_scalar
+            .unwrap_or(self.head_dim as f64)
+            .sqrt()
     }
 
     /// The config.json object as read, with the typed fields that differ from it rewritten.
@@ -416,7 +467,7 @@ impl ModelConfig {
             );
         }
         type Field = (&'static str, fn(&ModelConfig) -> Value);
-        let fields: [Field; 17] = [
+        let fields: [Field; 25] = [
             ("vocab_size", |c| json!(c.vocab_size)),
             ("hidden_size", |c| json!(c.hidden_size)),
             ("intermediate_size", |c| json!(c.intermediate_size)),
@@ -440,12 +491,47 @@ impl ModelConfig {
             }),
             ("sliding_window", |c| json!(c.sliding_window)),
             ("initializer_range", |c| json!(c.initializer_range)),
+            ("use_sliding_window", |c| json!(c.use_sliding_window)),
+            ("max_window_layers", |c| json!(c.max_window_layers)),
+            ("sliding_window_pattern", |c| {
+                json!(c.sliding_window_pattern)
+            }),
+            ("query_pre_attn_scalar", |c| json!(c.query_pre_attn_scalar)),
+            ("attn_logit_softcapping", |c| {
+                json!(c.attn_logit_softcapping)
+            }),
+            ("final_logit_softcapping", |c| {
+                json!(c.final_logit_softcapping)
+            }),
+            ("rope_local_base_freq", |c| json!(c.rope_local_base_freq)),
+            ("layer_types", |c| match &c.layer_types {
+                None => Value::Null,
+                Some(t) => t
+                    .iter()
+                    .map(|&s| {
+                        json!(if s {
+                            "sliding_attention"
+                        } else {
+                            "full_attention"
+                        })
+                    })
+                    .collect(),
+            }),
         ];
+        let family = self.family();
         for (key, f) in fields {
-            let llama_only = matches!(key, "attention_bias" | "mlp_bias");
-            if !same(&f) && (!llama_only || self.model_type == ModelType::Llama) {
+            let foreign = ModelType::is_family_key(key) && !family.keys.contains(&key);
+            if !foreign && !same(&f) {
                 map.insert(key.to_string(), f(self));
             }
+        }
+        let act_key = if map.contains_key("hidden_activation") {
+            "hidden_activation"
+        } else {
+            "hidden_act"
+        };
+        if !same(&|c| json!(c.hidden_act.as_str())) {
+            map.insert(act_key.into(), json!(self.hidden_act.as_str()));
         }
         let rope_changed =
             !same(&|c| json!(c.rope_theta)) || !same(&|c| rope_json(&c.rope_scaling));
@@ -499,5 +585,6 @@ fn rope_json(scaling: &Option<RopeScaling>) -> Value {
             "high_freq_factor": high_freq_factor,
             "original_max_position_embeddings": original_max_position_embeddings,
         }),
+        Some(RopeScaling::Linear { factor }) => json!({"rope_type": "linear", "factor": factor}),
     }
 }

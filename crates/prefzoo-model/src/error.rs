@@ -46,7 +46,7 @@ pub enum ModelError {
     },
     /// `model_type` names an architecture this crate does not implement.
     #[error(
-        "{path}:{line}: field `model_type` is `{found}`, which prefzoo cannot load; supported model types: llama, mistral, qwen2"
+        "{path}:{line}: field `model_type` is `{found}`, which prefzoo cannot load; supported model types: {supported}"
     )]
     UnsupportedModelType {
         /// The config file.
@@ -55,6 +55,8 @@ pub enum ModelError {
         line: usize,
         /// The value found.
         found: String,
+        /// The supported `model_type`s, comma-separated.
+        supported: String,
     },
     /// A safetensors file is malformed or truncated.
     #[error("{}: not a valid safetensors file ({reason}); re-download or re-save it", path.display())]

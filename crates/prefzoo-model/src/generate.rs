@@ -2,7 +2,7 @@
 //! stops at its own eos, greedy when `temperature == 0`, otherwise temperature + top-p
 //! (nucleus) sampling from a seeded `ChaCha8Rng`.
 //!
-//! The prompts go through the model once ([`Llama::forward_cached`]); every later step feeds
+//! The prompts go through the model once ([`Model::forward_cached`]); every later step feeds
 //! one token per row. The next-token choice happens on the host (one `[B, V]` read-back per
 //! step, which sampling needs anyway), in f64:
 //! ```text
@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
-use crate::llama::{KvCache, Llama};
+use crate::model::{KvCache, Model};
 
 /// Sampling settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +94,7 @@ pub struct Generation {
 /// # Errors
 /// An empty prompt, a token id outside the vocabulary, or invalid sampling settings.
 pub fn generate(
-    model: &Llama,
+    model: &Model,
     prompts: &[Vec<u32>],
     cfg: &GenerationConfig,
     rng: &mut ChaCha8Rng,
@@ -165,7 +165,7 @@ pub fn generate(
 
 /// [`generate`] with a fresh `ChaCha8Rng::seed_from_u64(seed)`.
 pub fn generate_seeded(
-    model: &Llama,
+    model: &Model,
     prompts: &[Vec<u32>],
     cfg: &GenerationConfig,
     seed: u64,
@@ -174,7 +174,7 @@ pub fn generate_seeded(
 }
 
 /// Runs `input` through the cache and returns the last position's logits, row-major `[B·V]`.
-fn last_logits(model: &Llama, input: Tensor<2, Int>, cache: &mut KvCache) -> Vec<f32> {
+fn last_logits(model: &Model, input: Tensor<2, Int>, cache: &mut KvCache) -> Vec<f32> {
     let hidden = model.forward_cached(input, cache);
     let [b, t, h] = hidden.dims();
     let last = hidden.slice(s![.., t - 1..t, ..]);

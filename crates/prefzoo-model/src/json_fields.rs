@@ -74,7 +74,7 @@ impl Obj<'_, '_> {
 
     pub(crate) fn usize_req(&self, key: &str) -> Result<usize> {
         self.usize_opt(key)?
-            .ok_or_else(|| self.err(key, "is missing; every Llama-family config.json has it"))
+            .ok_or_else(|| self.err(key, "is missing; every decoder config.json has it"))
     }
 
     pub(crate) fn positive(&self, key: &str, default: Option<usize>) -> Result<usize> {

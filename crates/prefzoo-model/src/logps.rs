@@ -34,7 +34,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::error::{ModelError, Result};
-use crate::llama::{Llama, read_ids, to_device};
+use crate::model::{Model, read_ids, to_device};
 
 /// How [`sequence_logps`] runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,8 +160,8 @@ fn window(ids: &Tensor<2, Int>, mask: &Tensor<2>, vocab: usize) -> Result<Window
 /// `chunk_size == 0`, ε without a reference or not finite, or a reference with another
 /// vocabulary size.
 pub fn sequence_logps(
-    policy: &Llama,
-    reference: Option<&Llama>,
+    policy: &Model,
+    reference: Option<&Model>,
     input_ids: Tensor<2, Int>,
     loss_mask: Tensor<2>,
     opts: &LogpsOptions,
@@ -242,7 +242,7 @@ pub fn sequence_logps(
     let ids = ids.slice(s![.., 0..hi]);
 
     let h_policy = policy.forward_hidden(ids.clone()); // [R, hi, H]
-    let reference: Option<Cow<'_, Llama>> = reference.map(|r| {
+    let reference: Option<Cow<'_, Model>> = reference.map(|r| {
         if r.device().is_autodiff() {
             Cow::Owned(r.valid())
         } else {
@@ -253,6 +253,8 @@ pub fn sequence_logps(
         .as_ref()
         .map(|r| r.forward_hidden(to_device(ids.without_autodiff(), &r.device())));
 
+    let head_policy = policy.output_head();
+    let head_reference = reference.as_ref().map(|r| r.output_head());
     let n_chunks = (hi - lo).div_ceil(opts.chunk_size);
     let mut pol_parts = Vec::with_capacity(n_chunks);
     let mut logit_parts = Vec::with_capacity(n_chunks);
@@ -265,7 +267,7 @@ pub fn sequence_logps(
         let (a, b) = (start - lo, end - lo);
         let m = mask.clone().slice(s![.., a..b]); // [R, C]
         let y = labels.clone().slice(s![.., a..b]).unsqueeze_dim::<3>(2); // [R, C, 1]
-        let f_pol = f32(policy.lm_head(h_policy.clone().slice(s![.., start..end, ..]))); // [R, C, V]
+        let f_pol = f32(head_policy.forward(h_policy.clone().slice(s![.., start..end, ..]))); // [R, C, V]
         pol_parts.push(masked_sum(token_logps(f_pol.clone(), y), m.clone()));
 
         let f = f_pol.without_autodiff(); // [R, C, V], no grad
@@ -273,12 +275,12 @@ pub fn sequence_logps(
             f.clone().sum_dim(2).squeeze_dim::<2>(2),
             m.clone(),
         ));
-        if let (Some(r), Some(h_ref)) = (&reference, &h_reference) {
+        if let (Some(head_ref), Some(h_ref)) = (&head_reference, &h_reference) {
             let y = labels_plain
                 .clone()
                 .slice(s![.., a..b])
                 .unsqueeze_dim::<3>(2);
-            let f_ref = r.lm_head(h_ref.clone().slice(s![.., start..end, ..]));
+            let f_ref = head_ref.forward(h_ref.clone().slice(s![.., start..end, ..]));
             let f_ref = f32(to_device(f_ref, &plain)); // [R, C, V]
             ref_parts.push(masked_sum(token_logps(f_ref.clone(), y.clone()), m.clone()));
             if let Some(eps) = epsilon {
@@ -305,7 +307,7 @@ pub fn sequence_logps(
 
 /// [`sequence_logps`] for a model alone (SimPO, scoring): no reference, no ε.
 pub fn policy_logps(
-    model: &Llama,
+    model: &Model,
     input_ids: Tensor<2, Int>,
     loss_mask: Tensor<2>,
     chunk_size: usize,

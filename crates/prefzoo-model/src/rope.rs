@@ -8,29 +8,59 @@
 //! out[i + d/2] = x[i + d/2]·c + x[i]·s          θ_i = 1 / theta^(2i/d)
 //! ```
 //! The frequencies, including Llama 3's `rope_type = "llama3"` rescaling
-//! (transformers `_compute_llama3_parameters`), are computed in f32 in the same order of
-//! operations as transformers, and the cos/sin tables are built on the host for the positions
-//! of each call (a `[T, d/2]` table is a few KB; no host read-back is involved).
+//! (transformers `_compute_llama3_parameters`) and linear scaling, are computed in f32 in the
+//! same order of operations as transformers, and the cos/sin tables are built on the host for
+//! the positions of each call (a `[T, d/2]` table is a few KB; no host read-back is involved).
+//! Gemma 3's sliding layers use a second, local table (`rope_local_base_freq`, no scaling).
 
 use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::config::{ModelConfig, RopeScaling};
 
+/// The cos/sin tables of one forward: global, and local for Gemma 3's sliding layers.
+#[derive(Debug, Clone)]
+pub(crate) struct RopeTables {
+    global: (Tensor<4>, Tensor<4>),
+    local: Option<(Tensor<4>, Tensor<4>)>,
+}
+
+impl RopeTables {
+    /// The local tables when asked for and present, else the global ones.
+    pub(crate) fn pick(&self, local: bool) -> (&Tensor<4>, &Tensor<4>) {
+        let (cos, sin) = match (&self.local, local) {
+            (Some(l), true) => l,
+            _ => &self.global,
+        };
+        (cos, sin)
+    }
+}
+
 /// Inverse frequencies θ_i of one model; builds the cos/sin tables of a forward.
 #[derive(Debug, Clone)]
 pub(crate) struct Rope {
     inv_freq: Vec<f32>,
+    local_inv_freq: Option<Vec<f32>>,
+}
+
+/// `1 / base^(2i/dim)` for `i < dim/2`, in f32 as transformers computes it.
+fn plain_inv_freq(base: f64, dim: usize) -> Vec<f32> {
+    let base = base as f32;
+    (0..dim / 2)
+        .map(|i| 1.0 / base.powf((2 * i) as f32 / dim as f32))
+        .collect()
 }
 
 impl Rope {
-    /// θ_i for `i < head_dim/2`, with llama3 scaling when configured.
+    /// θ_i for `i < head_dim/2`, with llama3 or linear scaling when configured, and the
+    /// unscaled local frequencies when the config has `rope_local_base_freq`.
     pub(crate) fn new(cfg: &ModelConfig) -> Self {
         let dim = cfg.head_dim;
-        let base = cfg.rope_theta as f32;
-        let mut inv_freq: Vec<f32> = (0..dim / 2)
-            .map(|i| 1.0 / base.powf((2 * i) as f32 / dim as f32))
-            .collect();
+        let mut inv_freq = plain_inv_freq(cfg.rope_theta, dim);
+        if let Some(RopeScaling::Linear { factor }) = &cfg.rope_scaling {
+            let factor = *factor as f32;
+            inv_freq.iter_mut().for_each(|f| *f /= factor);
+        }
         if let Some(RopeScaling::Llama3 {
             factor,
             low_freq_factor,
@@ -61,7 +91,11 @@ impl Rope {
                 };
             }
         }
-        Self { inv_freq }
+        let local_inv_freq = cfg.rope_local_base_freq.map(|b| plain_inv_freq(b, dim));
+        Self {
+            inv_freq,
+            local_inv_freq,
+        }
     }
 
     /// The inverse frequencies θ_i (length `head_dim / 2`).
@@ -79,24 +113,40 @@ impl Rope {
         t: usize,
         device: &Device,
         dtype: DType,
-    ) -> (Tensor<4>, Tensor<4>) {
-        debug_assert_eq!(positions.len(), rows * t);
-        let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(positions.len() * half);
-        let mut sin = Vec::with_capacity(positions.len() * half);
-        for &p in positions {
-            let p = p as f32;
-            for &f in &self.inv_freq {
-                let angle = f * p;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
-            }
+    ) -> RopeTables {
+        let table = |inv: &[f32]| table(inv, positions, rows, t, device, dtype);
+        RopeTables {
+            global: table(&self.inv_freq),
+            local: self.local_inv_freq.as_deref().map(table),
         }
-        let make = |v: Vec<f32>| {
-            Tensor::<4>::from_data(TensorData::new(v, [rows, 1, t, half]), (device, dtype))
-        };
-        (make(cos), make(sin))
     }
+}
+
+/// One cos/sin pair of tables (see [`Rope::tables`]).
+fn table(
+    inv_freq: &[f32],
+    positions: &[usize],
+    rows: usize,
+    t: usize,
+    device: &Device,
+    dtype: DType,
+) -> (Tensor<4>, Tensor<4>) {
+    debug_assert_eq!(positions.len(), rows * t);
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(positions.len() * half);
+    let mut sin = Vec::with_capacity(positions.len() * half);
+    for &p in positions {
+        let p = p as f32;
+        for &f in inv_freq {
+            let angle = f * p;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
+    }
+    let make = |v: Vec<f32>| {
+        Tensor::<4>::from_data(TensorData::new(v, [rows, 1, t, half]), (device, dtype))
+    };
+    (make(cos), make(sin))
 }
 
 /// Applies rotate-half RoPE to `x` `[B, H, T, D]` with tables from [`Rope::tables`].
@@ -171,10 +221,11 @@ mod tests {
         let cfg = ModelConfig::tiny_llama(8, 8, 8, 1, 2, 2).unwrap(); // head_dim 4
         let rope = Rope::new(&cfg);
         let positions = [0usize, 3];
-        let (cos, sin) = rope.tables(&positions, 1, 2, &dev, DType::F32);
+        let tables = rope.tables(&positions, 1, 2, &dev, DType::F32);
+        let (cos, sin) = tables.pick(false);
         let x: Vec<f32> = (0..8).map(|v| v as f32 + 1.0).collect();
         let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 1, 2, 4]), &dev);
-        let out: Vec<f32> = apply_rope(xt, &cos, &sin).into_data().try_to_vec().unwrap();
+        let out: Vec<f32> = apply_rope(xt, cos, sin).into_data().try_to_vec().unwrap();
         let theta = [1.0f32, 1.0 / 100.0]; // 1/10000^(0/4), 1/10000^(2/4)
         for (t, &p) in positions.iter().enumerate() {
             let row = &x[t * 4..t * 4 + 4];

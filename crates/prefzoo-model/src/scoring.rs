@@ -14,7 +14,7 @@ use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
 
 use crate::error::{ModelError, Result};
-use crate::llama::{Llama, read_ids, to_device};
+use crate::model::{Model, read_ids, to_device};
 
 /// Next-token log-probabilities `log_softmax(logits)` in f32, without grad.
 ///
@@ -23,7 +23,7 @@ use crate::llama::{Llama, read_ids, to_device};
 ///
 /// # Errors
 /// An empty batch or an id outside the vocabulary.
-pub fn next_token_log_probs(model: &Llama, input_ids: Tensor<2, Int>) -> Result<Tensor<3>> {
+pub fn next_token_log_probs(model: &Model, input_ids: Tensor<2, Int>) -> Result<Tensor<3>> {
     let [b, t] = input_ids.dims();
     if b == 0 || t == 0 {
         return Err(ModelError::arg(
@@ -46,8 +46,8 @@ pub fn next_token_log_probs(model: &Llama, input_ids: Tensor<2, Int>) -> Result<
 /// An empty batch, mismatched shapes or vocabularies, an id outside the vocabulary, or
 /// `chunk_size == 0`.
 pub fn sequence_kl(
-    p: &Llama,
-    q: &Llama,
+    p: &Model,
+    q: &Model,
     input_ids: Tensor<2, Int>,
     loss_mask: Tensor<2>,
     chunk_size: usize,
@@ -92,20 +92,13 @@ pub fn sequence_kl(
     let mask = to_device(loss_mask.without_autodiff(), &device).slice(s![.., 1..t]);
     let h_p = p.forward_hidden(to_device(ids.clone(), &device));
     let h_q = q.forward_hidden(to_device(ids, &q.device()));
+    let (head_p, head_q) = (p.output_head(), q.output_head());
     let mut parts = Vec::new();
     let mut start = 0;
     while start < t - 1 {
         let end = (start + chunk_size).min(t - 1);
-        let lp = log_softmax(
-            p.lm_head(h_p.clone().slice(s![.., start..end, ..]))
-                .cast(DType::F32),
-            2,
-        );
-        let lq = log_softmax(
-            q.lm_head(h_q.clone().slice(s![.., start..end, ..]))
-                .cast(DType::F32),
-            2,
-        );
+        let lp = log_softmax(head_p.forward(h_p.clone().slice(s![.., start..end, ..])), 2);
+        let lq = log_softmax(head_q.forward(h_q.clone().slice(s![.., start..end, ..])), 2);
         let lq = to_device(lq, &device);
         let kl = (lp.clone().exp() * (lp - lq))
             .sum_dim(2)

@@ -1,4 +1,4 @@
-//! HF checkpoints ↔ [`Llama`]: load `model.safetensors` (single or sharded) with HF tensor
+//! HF checkpoints ↔ [`Model`]: load `model.safetensors` (single or sharded) with HF tensor
 //! names, save in the layout transformers loads unchanged.
 //!
 //! Loading builds the module straight from the weight map (`Param::from_tensor`), checking
@@ -9,6 +9,11 @@
 //! by old transformers) are skipped, and a tied model's `lm_head.weight` (some tied checkpoints
 //! carry a copy) is ignored, as transformers does.
 //!
+//! Tensor names are declared once, by the module tree: a parameter's path (`layers.0.mlp.
+//! up_proj.weight`) is its HF name under `model.` (`lm_head.*` stays at the top), which is
+//! also the name the build asks its [`ParamSource`] for. Saving walks the module with Burn's
+//! path-aware visitor, so every architecture saves with no code of its own.
+//!
 //! Saving writes `model.safetensors` (HF names, `[out, in]`, no `lm_head.weight` when tied,
 //! `__metadata__ {"format": "pt"}`), `config.json` (the original JSON, `torch_dtype` updated)
 //! and copies the tokenizer files that exist in `copy_files_from`.
@@ -16,16 +21,17 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::Param;
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use crate::arch::NormStyle;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::hub::{self, ModelFiles, TOKENIZER_FILES, WEIGHTS_FILE};
 use crate::layers::ParamSource;
-use crate::llama::Llama;
+use crate::model::Model;
 use crate::tensor_io::{self, OwnedView, RawTensor, SafetensorsFile};
 
 /// Checkpoint tensors by HF name, taken one by one while the module is built.
@@ -135,7 +141,7 @@ impl ParamSource for WeightMap {
         })
     }
 
-    fn norm_weight(&mut self, name: &str, dim: usize) -> Result<Param<Tensor<1>>> {
+    fn norm_weight(&mut self, name: &str, dim: usize, _: NormStyle) -> Result<Param<Tensor<1>>> {
         Ok(Param::from_tensor(self.take(
             &format!("{name}.weight"),
             [dim],
@@ -169,70 +175,66 @@ fn check_dtype(device: &Device, dtype: DType) -> Result<()> {
 }
 
 /// Loads a model from resolved files (the one loading path for every spec).
-pub fn load_files(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Llama> {
+pub fn load_files(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Model> {
     check_dtype(device, dtype)?;
     let config = ModelConfig::from_file(&files.config)?;
     let mut map = WeightMap::open(&files.weights, device, dtype)?;
-    let model = Llama::build(&config, &mut map)?;
+    let model = Model::build(&config, &mut map)?;
     map.finish(config.tie_word_embeddings)?;
     Ok(model)
 }
 
 /// Loads a model directory (config.json + model.safetensors or sharded safetensors) in the
 /// compute dtype `dtype` (F32; BF16/F16 where the device supports them).
-pub fn load_pretrained(dir: &Path, device: &Device, dtype: DType) -> Result<Llama> {
+pub fn load_pretrained(dir: &Path, device: &Device, dtype: DType) -> Result<Model> {
     load_files(&ModelFiles::from_dir(dir)?, device, dtype)
 }
 
 /// Loads a model spec (`hf:org/name[@rev]` or a directory), see [`hub::resolve`].
-pub fn load_model(spec: &str, device: &Device, dtype: DType) -> Result<Llama> {
+pub fn load_model(spec: &str, device: &Device, dtype: DType) -> Result<Model> {
     load_files(&hub::resolve(spec)?, device, dtype)
 }
 
+/// Collects a model's parameters with their HF names (see the module docs).
+#[derive(Default)]
+struct HfState {
+    /// `(field name, container type)` of the modules entered so far.
+    path: Vec<(String, String)>,
+    out: Vec<(String, TensorData, bool)>,
+}
+
+impl ModuleVisitor for HfState {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path
+            .push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let names: Vec<&str> = self.path.iter().map(|(n, _)| n.as_str()).collect();
+        let joined = names.join(".");
+        let name = if names.first() == Some(&"lm_head") {
+            joined
+        } else {
+            format!("model.{joined}")
+        };
+        // A Linear's `weight` is Burn's [in, out]; HF stores [out, in].
+        let transpose = self
+            .path
+            .last()
+            .is_some_and(|(n, c)| n == "weight" && c == "Struct:Linear");
+        self.out.push((name, param.val().into_data(), transpose));
+    }
+}
+
 /// The model's tensors with HF names, as `(name, data, is_linear_weight)`.
-fn hf_state(model: &Llama) -> Vec<(String, TensorData, bool)> {
-    let mut out = Vec::new();
-    let linear = |out: &mut Vec<_>, name: String, l: &Linear| {
-        out.push((format!("{name}.weight"), l.weight.val().into_data(), true));
-        if let Some(b) = &l.bias {
-            out.push((format!("{name}.bias"), b.val().into_data(), false));
-        }
-    };
-    out.push((
-        "model.embed_tokens.weight".into(),
-        model.embed_tokens.weight.val().into_data(),
-        false,
-    ));
-    for (i, layer) in model.layers.iter().enumerate() {
-        let p = format!("model.layers.{i}");
-        let a = &layer.self_attn;
-        linear(&mut out, format!("{p}.self_attn.q_proj"), &a.q_proj);
-        linear(&mut out, format!("{p}.self_attn.k_proj"), &a.k_proj);
-        linear(&mut out, format!("{p}.self_attn.v_proj"), &a.v_proj);
-        linear(&mut out, format!("{p}.self_attn.o_proj"), &a.o_proj);
-        linear(&mut out, format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj);
-        linear(&mut out, format!("{p}.mlp.up_proj"), &layer.mlp.up_proj);
-        linear(&mut out, format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
-        for (n, norm) in [
-            ("input_layernorm", &layer.input_layernorm),
-            ("post_attention_layernorm", &layer.post_attention_layernorm),
-        ] {
-            out.push((
-                format!("{p}.{n}.weight"),
-                norm.weight.val().into_data(),
-                false,
-            ));
-        }
-    }
-    out.push((
-        "model.norm.weight".into(),
-        model.norm.weight.val().into_data(),
-        false,
-    ));
-    if let Some(head) = &model.lm_head {
-        linear(&mut out, "lm_head".into(), head);
-    }
-    out
+fn hf_state(model: &Model) -> Vec<(String, TensorData, bool)> {
+    let mut state = HfState::default();
+    model.visit(&mut state);
+    state.out
 }
 
 /// transformers' `torch_dtype` string for a save dtype.
@@ -248,14 +250,14 @@ fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
 /// Saves in HF layout as f32: `model.safetensors`, `config.json`, and the tokenizer files
 /// found in `copy_files_from` (see [`TOKENIZER_FILES`]). transformers loads the directory
 /// unchanged; [`load_pretrained`] reloads it bit-exactly.
-pub fn save_pretrained(model: &Llama, dir: &Path, copy_files_from: Option<&Path>) -> Result<()> {
+pub fn save_pretrained(model: &Model, dir: &Path, copy_files_from: Option<&Path>) -> Result<()> {
     save_pretrained_as(model, dir, copy_files_from, DType::F32)
 }
 
 /// [`save_pretrained`] with the on-disk dtype chosen (F32, BF16 or F16); `torch_dtype` in
 /// config.json follows it.
 pub fn save_pretrained_as(
-    model: &Llama,
+    model: &Model,
     dir: &Path,
     copy_files_from: Option<&Path>,
     dtype: DType,

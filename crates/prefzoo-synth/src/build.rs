@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use prefzoo_model::{GenerationConfig, Llama, ModelConfig, generate};
+use prefzoo_model::{GenerationConfig, Model, ModelConfig, generate};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,7 @@ pub fn model_prompt(x: &Prompt) -> Vec<u32> {
 /// One π sample per prompt at temperature 1, as content tokens (EOS dropped; EOS is forced
 /// after [`MAX_RESPONSE`] tokens, as in the reference study).
 pub fn sample(
-    model: &Llama,
+    model: &Model,
     prompts: &[Prompt],
     temperature: f64,
     rng: &mut ChaCha8Rng,
@@ -244,7 +244,7 @@ pub fn build(
     mc.max_position_embeddings = 64;
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
-    let init = Llama::init(&mc, &ad);
+    let init = Model::init(&mc, &ad);
     let reference_params = init.num_params();
     log(&format!(
         "world: SFT of a {reference_params}-parameter reference on {} demonstrations",

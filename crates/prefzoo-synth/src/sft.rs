@@ -5,7 +5,7 @@
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use prefzoo_model::{Llama, policy_logps};
+use prefzoo_model::{Model, policy_logps};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
@@ -70,7 +70,7 @@ pub fn sequences(items: &[(&Prompt, &[u32])], device: &Device) -> (Tensor<2, Int
 }
 
 /// Mean NLL per response (nats, EOS included) of `items` under `model`.
-pub fn response_nll(model: &Llama, items: &[(&Prompt, &[u32])]) -> f64 {
+pub fn response_nll(model: &Model, items: &[(&Prompt, &[u32])]) -> f64 {
     let device = model.device();
     let mut total = 0.0;
     for chunk in items.chunks(512) {
@@ -86,12 +86,12 @@ pub fn response_nll(model: &Llama, items: &[(&Prompt, &[u32])]) -> f64 {
 /// Trains `model` (on an autodiff device) on the demonstrations; returns it and the last
 /// step's loss. `progress` receives (step, steps, loss).
 pub fn train(
-    mut model: Llama,
+    mut model: Model,
     demos: &[(Prompt, Vec<u32>)],
     cfg: &SftConfig,
     rng: &mut ChaCha8Rng,
     progress: &mut dyn FnMut(usize, usize, f64),
-) -> (Llama, f64) {
+) -> (Model, f64) {
     let device = model.device();
     let per_epoch = demos.len() / cfg.batch_size;
     let steps = cfg.epochs * per_epoch;

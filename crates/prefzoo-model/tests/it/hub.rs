@@ -3,13 +3,11 @@
 //! and the one "not cached" error. A model saved by prefzoo and one from the cache load through
 //! the same code path.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{assert_same_model, golden_dir, init_seeded, tiny};
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::{assert_same_model, golden_dir, init_seeded, tiny};
 use prefzoo_model::hub::{HubOptions, resolve_with};
 use prefzoo_model::{load_files, save_pretrained};
 
@@ -104,7 +102,7 @@ fn hf_home_and_offline_env_are_respected() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "env_child",
+            "hub::env_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -2,18 +2,21 @@
 //! prompts of different lengths (left padding), eos per row, seeded sampling; and the
 //! evaluation helpers (next-token log-probs, exact per-token KL).
 
-mod common;
-
+use crate::common::{batch, tiny_model, tokens, vec};
 use burn::prelude::*;
-use common::{batch, tiny_model, tokens, vec};
 use prefzoo_model::{
-    Generation, GenerationConfig, Llama, generate_seeded, next_token_log_probs, policy_logps,
+    Generation, GenerationConfig, Model, generate_seeded, next_token_log_probs, policy_logps,
     sequence_kl,
 };
 
 /// Greedy decoding of one prompt without cache or padding: the full forward every step,
 /// argmax of the last position (lowest id on ties).
-fn greedy_uncached(model: &Llama, prompt: &[u32], steps: usize, eos: &[u32]) -> Generation {
+pub(crate) fn greedy_uncached(
+    model: &Model,
+    prompt: &[u32],
+    steps: usize,
+    eos: &[u32],
+) -> Generation {
     let mut seq: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
     let mut out = Generation {
         tokens: Vec::new(),
@@ -48,7 +51,7 @@ fn prompts() -> Vec<Vec<u32>> {
     ]
 }
 
-fn greedy(model: &Llama, max_new_tokens: usize, eos: Vec<u32>) -> GenerationConfig {
+fn greedy(model: &Model, max_new_tokens: usize, eos: Vec<u32>) -> GenerationConfig {
     let mut cfg = GenerationConfig::greedy(model.config(), max_new_tokens);
     cfg.eos_token_ids = eos;
     cfg

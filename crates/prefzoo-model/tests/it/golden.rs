@@ -7,15 +7,13 @@
 //!   one pair per forward; here all 32 pairs go through ONE right-padded batch of 64 rows.
 //! - `epsilon_dpo[ε]`: `EpsilonDPOTrainer.concatenated_forward`'s per-pair step decisions.
 
-mod common;
-
+use crate::common::{batch, floats, golden, golden_dir, ids, max_abs_diff, vec};
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::{batch, floats, golden, golden_dir, ids, max_abs_diff, vec};
-use prefzoo_model::{Llama, LogpsOptions, SequenceLogps, load_pretrained, sequence_logps};
+use prefzoo_model::{LogpsOptions, Model, SequenceLogps, load_pretrained, sequence_logps};
 use rstest::rstest;
 
-fn load(name: &str) -> Llama {
+fn load(name: &str) -> Model {
     load_pretrained(&golden_dir().join(name), &Device::flex(), DType::F32).unwrap()
 }
 
@@ -54,7 +52,7 @@ fn parity_logits_match_transformers() {
         TensorData::new(input.iter().map(|&v| i64::from(v)).collect(), [1, t]),
         &Device::flex(),
     );
-    let first8 = |model: &Llama, pos: usize| {
+    let first8 = |model: &Model, pos: usize| {
         vec(model
             .forward(x.clone())
             .slice(s![0..1, pos..pos + 1, 0..8])

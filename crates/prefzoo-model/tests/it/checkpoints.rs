@@ -2,15 +2,13 @@
 //! pad token, bf16/f16 files, sharded files, qwen2 biases, optimizer-state tensor files, and
 //! clear errors for bad configs and broken files. (The HF cache is in tests/hub.rs.)
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::common::{assert_same_model, golden_dir, init_seeded, params, tiny, vec};
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::{assert_same_model, golden_dir, init_seeded, params, tiny, vec};
 use half::{bf16, f16};
 use prefzoo_model::{
     ModelType, load_files, load_pretrained, load_tensors, save_pretrained, save_pretrained_as,
@@ -328,7 +326,7 @@ fn bad_configs_and_files_are_clear_errors() {
     let config_path = dir.path().join("config.json").display().to_string();
     assert!(msg.starts_with(&format!("{config_path}:")), "{msg}");
     assert!(
-        msg.contains("`gpt2`") && msg.contains("llama, mistral, qwen2"),
+        msg.contains("`gpt2`") && msg.contains("llama, mistral, qwen2, gemma2, gemma3_text"),
         "{msg}"
     );
 

@@ -7,13 +7,11 @@
 //! and sums in another order, so values agree to float32 rounding (≈1e-6 relative per token,
 //! summed over ≤ 40 tokens of magnitude ≈ 5).
 
-mod common;
-
+use crate::common::{batch, golden_dir, max_abs_diff, tiny_model, tokens, vec};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
-use common::{batch, golden_dir, max_abs_diff, tiny_model, tokens, vec};
-use prefzoo_model::{Llama, LogpsOptions, load_pretrained, policy_logps, sequence_logps};
+use prefzoo_model::{LogpsOptions, Model, load_pretrained, policy_logps, sequence_logps};
 
 /// Three right-padded rows with different prompt and completion lengths, plus `extra`
 /// all-padding columns at the end (nothing counts there).
@@ -41,7 +39,7 @@ fn direct_token_logps(logits: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<2> {
 }
 
 /// Summed masked log-probs, the direct way.
-fn direct(model: &Llama, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
+fn direct(model: &Model, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
     let [_, t] = ids.dims();
     let tok = direct_token_logps(model.forward(ids.clone()), ids);
     (tok * mask.slice(s![.., 1..t]))
@@ -212,7 +210,7 @@ fn bad_inputs_are_errors_not_panics() {
     let other_vocab = {
         let mut cfg = model.config().clone();
         cfg.vocab_size = 97;
-        Llama::init(&cfg, &device)
+        Model::init(&cfg, &device)
     };
     let (ids, mask) = rows(0, &device);
     let opts = LogpsOptions::default();

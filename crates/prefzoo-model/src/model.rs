@@ -1,15 +1,18 @@
-//! The Llama-family decoder (Llama 2/3, Mistral, Qwen2, TinyLlama, SmolLM): one module for all.
+//! The decoder every supported architecture runs on: one [`Model`] type, used by the trainer,
+//! eval, the synthetic world and the CLI alike. What a family changes (Gemma's norms, scaled
+//! embeddings, soft-caps, sliding windows, q/k norms) is fixed at build time from its
+//! [`crate::arch::Family`]; nothing above this crate names an architecture.
 //!
 //! Two forwards share the layers:
-//! - [`Llama::forward_hidden`] for training on **right-padded** batches: plain causal
+//! - [`Model::forward_hidden`] for training on **right-padded** batches: plain causal
 //!   attention from position 0. That is exact for right padding, since a padded tail position
 //!   never influences an earlier (real) one; the loss mask drops the tail.
-//! - [`Llama::forward_cached`] for generation and scoring of **left-padded** batches with a
+//! - [`Model::forward_cached`] for generation and scoring of **left-padded** batches with a
 //!   [`KvCache`]: per-row position ids start at the first real token and an explicit mask
 //!   hides pad slots. A pad query may still see itself, so no mask row is entirely `-inf`
 //!   (Burn's softmax would give NaN); pad outputs are garbage that no real token reads.
 //!
-//! The lm_head is separate ([`Llama::lm_head`]) so the trainer can project hidden states
+//! The lm_head is separate ([`Model::lm_head`]) so the trainer can project hidden states
 //! chunk by chunk and never hold a full `[B, T, V]` logits tensor it does not need.
 
 use std::convert::Infallible;
@@ -19,15 +22,15 @@ use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::{Bool, DType, Distribution};
 
+use crate::arch::NormStyle;
 use crate::config::ModelConfig;
-use crate::layers::{AttnMask, DecoderLayer, LayerCache, ParamSource, RmsNorm};
+use crate::layers::{AttnMask, DecoderLayer, LayerCache, Masks, ParamSource, RmsNorm, cast};
 use crate::rope::Rope;
 
-/// A Llama-family causal language model, laid out like HF's `LlamaForCausalLM`
-/// (`model.embed_tokens`, `model.layers.N`, `model.norm`, `lm_head`; the `model.` prefix is
-/// flattened away).
+/// A causal language model, laid out like HF's `*ForCausalLM` (`model.embed_tokens`,
+/// `model.layers.N`, `model.norm`, `lm_head`; the `model.` prefix is flattened away).
 #[derive(Module, Debug)]
-pub struct Llama {
+pub struct Model {
     /// `model.embed_tokens` `[vocab, hidden]`.
     pub embed_tokens: Embedding,
     /// `model.layers`.
@@ -40,6 +43,10 @@ pub struct Llama {
     config: ModelConfig,
     #[module(skip)]
     rope: Rope,
+    /// The activations' dtype: the parameters' own, or BF16 with f32 master weights
+    /// ([`Model::with_compute_dtype`]).
+    #[module(skip)]
+    compute: Option<DType>,
 }
 
 /// Random init as HF's `_init_weights`: normal(0, `initializer_range`) weights, zero biases,
@@ -71,8 +78,16 @@ impl ParamSource for RandomInit<'_> {
         })
     }
 
-    fn norm_weight(&mut self, _: &str, dim: usize) -> Result<Param<Tensor<1>>, Infallible> {
-        Ok(Param::from_tensor(Tensor::ones([dim], self.device)))
+    fn norm_weight(
+        &mut self,
+        _: &str,
+        dim: usize,
+        style: NormStyle,
+    ) -> Result<Param<Tensor<1>>, Infallible> {
+        Ok(Param::from_tensor(match style {
+            NormStyle::Scale => Tensor::ones([dim], self.device),
+            NormStyle::OnePlus => Tensor::zeros([dim], self.device),
+        }))
     }
 
     fn embedding(
@@ -88,6 +103,71 @@ impl ParamSource for RandomInit<'_> {
         }
         Ok(Param::from_tensor(w))
     }
+}
+
+/// Parameters that are never allocated (Burn's lazy `Param`s): the module tree of a config,
+/// for counting what a checkpoint holds without building it.
+struct ShapeOnly {
+    device: Device,
+}
+
+impl ShapeOnly {
+    fn param<const D: usize>(&self, shape: [usize; D]) -> Param<Tensor<D>> {
+        Param::uninitialized(
+            burn::module::ParamId::new(),
+            move |device, _| Tensor::zeros(shape, device),
+            self.device.clone(),
+            false,
+            shape.into(),
+        )
+    }
+}
+
+impl ParamSource for ShapeOnly {
+    type Error = Infallible;
+
+    fn linear(
+        &mut self,
+        _: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear, Infallible> {
+        Ok(Linear {
+            weight: self.param([d_in, d_out]),
+            bias: bias.then(|| self.param([d_out])),
+        })
+    }
+
+    fn norm_weight(
+        &mut self,
+        _: &str,
+        dim: usize,
+        _: NormStyle,
+    ) -> Result<Param<Tensor<1>>, Infallible> {
+        Ok(self.param([dim]))
+    }
+
+    fn embedding(
+        &mut self,
+        _: &str,
+        vocab: usize,
+        dim: usize,
+        _: Option<u32>,
+    ) -> Result<Param<Tensor<2>>, Infallible> {
+        Ok(self.param([vocab, dim]))
+    }
+}
+
+/// Number of scalar parameters a model of `config` has (a tied lm_head counted once, as
+/// torch's `sum(p.numel() for p in model.parameters())`), computed from the module tree
+/// without allocating any tensor.
+pub fn count_params(config: &ModelConfig) -> usize {
+    let mut src = ShapeOnly {
+        device: Device::default(),
+    };
+    let Ok(model) = Model::build(config, &mut src);
+    model.num_params()
 }
 
 /// Per-layer keys/values of a left-padded batch, for incremental decoding.
@@ -123,17 +203,27 @@ impl KvCache {
         &self.left_padding
     }
 
-    /// Position ids and mask `[B, 1, Tq, Tk]` (`true` = masked) for `tq` new slots.
-    fn positions_and_mask(&self, tq: usize, device: &Device) -> (Vec<usize>, Tensor<4, Bool>) {
+    /// Position ids and mask `[B, 1, Tq, Tk]` (`true` = masked) for `tq` new slots; with a
+    /// `window`, keys `window` or more slots back are masked too (pad slots do not count:
+    /// between real tokens, slot distance is position distance).
+    fn positions_and_mask(
+        &self,
+        tq: usize,
+        window: Option<usize>,
+        device: &Device,
+    ) -> (Vec<usize>, Tensor<4, Bool>) {
         let b = self.left_padding.len();
         let tk = self.len + tq;
         let mut positions = Vec::with_capacity(b * tq);
         let mut mask = Vec::with_capacity(b * tq * tk);
+        let window = window.unwrap_or(usize::MAX);
         for &pad in &self.left_padding {
             for t in 0..tq {
                 let slot = self.len + t;
                 positions.push(slot.saturating_sub(pad));
-                mask.extend((0..tk).map(|j| j > slot || (j < pad && j != slot)));
+                mask.extend((0..tk).map(|j| {
+                    j > slot || (j < pad && j != slot) || (j < slot && slot - j >= window)
+                }));
             }
         }
         let mask = Tensor::<4, Bool>::from_data(TensorData::new(mask, [b, 1, tq, tk]), device);
@@ -141,7 +231,7 @@ impl KvCache {
     }
 }
 
-impl Llama {
+impl Model {
     /// A randomly initialised model (HF's init: normal(0, `initializer_range`) weights).
     /// Seed it with `device.seed(..)` first for reproducibility.
     ///
@@ -171,10 +261,12 @@ impl Llama {
         let layers = (0..config.num_hidden_layers)
             .map(|i| DecoderLayer::build(config, i, src))
             .collect::<Result<Vec<_>, _>>()?;
-        let norm = RmsNorm {
-            weight: src.norm_weight("model.norm", config.hidden_size)?,
-            eps: config.rms_norm_eps,
-        };
+        let style = config.family().norm;
+        let norm = RmsNorm::new(
+            src.norm_weight("model.norm", config.hidden_size, style)?,
+            config.rms_norm_eps,
+            style,
+        );
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
@@ -187,7 +279,22 @@ impl Llama {
             lm_head,
             config: config.clone(),
             rope: Rope::new(config),
+            compute: None,
         })
+    }
+
+    /// This model computing in `dtype` (BF16 or F16) while its parameters stay in their own
+    /// dtype: every parameter is cast where it is used, on the tape, so gradients reach the
+    /// (f32 master) parameters. `None`, or the parameters' own dtype, computes in that dtype.
+    /// Logits always leave [`Model::lm_head`] in f32.
+    pub fn with_compute_dtype(mut self, dtype: Option<DType>) -> Self {
+        self.compute = dtype;
+        self
+    }
+
+    /// The dtype activations are computed in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute.unwrap_or_else(|| self.dtype())
     }
 
     /// This model on its inner (non-autodiff) device, for inference without a tape: the
@@ -215,7 +322,7 @@ impl Llama {
         self.embed_tokens.weight.val().device()
     }
 
-    /// The dtype of the parameters (the compute dtype).
+    /// The dtype of the parameters.
     pub fn dtype(&self) -> DType {
         self.embed_tokens.weight.val().dtype()
     }
@@ -229,26 +336,81 @@ impl Llama {
         let input_ids = to_device(input_ids, &device);
         let [_, t] = input_ids.dims();
         let positions: Vec<usize> = (0..t).collect();
-        let rope = self.rope.tables(&positions, 1, t, &device, self.dtype());
-        let mut x = self.embed_tokens.forward(input_ids); // [B, T, H]
+        let rope = self
+            .rope
+            .tables(&positions, 1, t, &device, self.compute_dtype());
+        let sliding = self.window().filter(|&w| w < t).map(|w| {
+            let mask: Vec<bool> = (0..t)
+                .flat_map(|i| (0..t).map(move |j| j > i || i - j >= w))
+                .collect();
+            AttnMask::Explicit(Tensor::from_data(
+                TensorData::new(mask, [1, 1, t, t]),
+                &device,
+            ))
+        });
+        let masks = Masks {
+            full: AttnMask::Causal,
+            sliding,
+        };
+        let mut x = self.embed(input_ids); // [B, T, H]
         for layer in &self.layers {
-            x = layer.forward(x, &rope, &AttnMask::Causal, None);
+            x = layer.forward(x, &rope, &masks, None);
         }
         self.norm.forward(x)
     }
 
-    /// Projects hidden states to vocabulary logits (tied: the embedding matrix transposed).
+    /// The window of the sliding layers, when any layer slides.
+    fn window(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| l.self_attn.window)
+    }
+
+    /// Token embeddings in the compute dtype, times √hidden where the family scales them
+    /// (the factor rounded to the compute dtype, as transformers does).
+    fn embed(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        let dtype = self.compute_dtype();
+        let x = cast(self.embed_tokens.forward(input_ids), dtype);
+        if !self.config.family().embed_scale {
+            return x;
+        }
+        let scale = (self.config.hidden_size as f32).sqrt();
+        let scale = match dtype {
+            DType::BF16 => half::bf16::from_f32(scale).to_f32(),
+            DType::F16 => half::f16::from_f32(scale).to_f32(),
+            _ => scale,
+        };
+        x * scale
+    }
+
+    /// Projects hidden states to vocabulary logits (tied: the embedding matrix transposed),
+    /// soft-capped where the family does (`cap · tanh(logit / cap)`, Gemma 2). The logits are
+    /// always f32 (the cap, too, is applied in f32). To project many chunks, take
+    /// [`Model::output_head`] once instead.
     ///
     /// # Shapes
     /// `[B, T, hidden]` → `[B, T, vocab]`.
     pub fn lm_head(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => burn::tensor::module::linear(
-                hidden,
-                self.embed_tokens.weight.val().transpose(),
+        self.output_head().forward(hidden)
+    }
+
+    /// The output projection with its weight already in the compute dtype: with bf16 compute
+    /// over f32 weights, the `[hidden, vocab]` cast happens (and stays on the tape) once,
+    /// however many chunks are projected.
+    pub fn output_head(&self) -> OutputHead {
+        let dtype = self.compute_dtype();
+        let (weight, bias) = match &self.lm_head {
+            Some(head) => (
+                cast(head.weight.val(), dtype),
+                head.bias.as_ref().map(|b| cast(b.val(), dtype)),
+            ),
+            None => (
+                cast(self.embed_tokens.weight.val(), dtype).transpose(),
                 None,
             ),
+        };
+        OutputHead {
+            weight,
+            bias,
+            softcap: self.config.final_logit_softcapping,
         }
     }
 
@@ -277,16 +439,50 @@ impl Llama {
             cache.left_padding.len(),
             "forward_cached: batch size differs from the cache's"
         );
-        let (positions, mask) = cache.positions_and_mask(tq, &device);
-        let rope = self.rope.tables(&positions, b, tq, &device, self.dtype());
-        let mask = AttnMask::Explicit(mask);
+        let (positions, mask) = cache.positions_and_mask(tq, None, &device);
+        let rope = self
+            .rope
+            .tables(&positions, b, tq, &device, self.compute_dtype());
+        let sliding = self
+            .window()
+            .map(|w| AttnMask::Explicit(cache.positions_and_mask(tq, Some(w), &device).1));
+        let masks = Masks {
+            full: AttnMask::Explicit(mask),
+            sliding,
+        };
         cache.layers.resize(self.layers.len(), None);
-        let mut x = self.embed_tokens.forward(input_ids);
+        let mut x = self.embed(input_ids);
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward(x, &rope, &mask, Some(slot));
+            x = layer.forward(x, &rope, &masks, Some(slot));
         }
         cache.len += tq;
         self.norm.forward(x)
+    }
+}
+
+/// A model's output projection, ready to apply to chunks of hidden states
+/// ([`Model::output_head`]).
+#[derive(Debug, Clone)]
+pub struct OutputHead {
+    /// `[hidden, vocab]`, in the compute dtype.
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+    softcap: Option<f64>,
+}
+
+impl OutputHead {
+    /// f32 logits of `hidden` (soft-capped where the model is).
+    ///
+    /// # Shapes
+    /// `[B, T, hidden]` → `[B, T, vocab]`.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let hidden = cast(hidden, self.weight.dtype());
+        let logits = burn::tensor::module::linear(hidden, self.weight.clone(), self.bias.clone());
+        let logits = cast(logits, DType::F32);
+        match self.softcap {
+            Some(cap) => (logits / cap).tanh() * cap,
+            None => logits,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! HF config.json parsing: the golden config, llama3 RoPE scaling, qwen2 biases, both RoPE
 //! spellings, write-back with unknown keys preserved, and errors naming file, line and field.
 
-use prefzoo_model::{ModelConfig, ModelType, RopeScaling};
+use prefzoo_model::{Activation, ModelConfig, ModelType, NormStyle, RopeScaling};
 use serde_json::{Value, json};
 const GOLDEN: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -95,7 +95,9 @@ fn errors_name_file_line_and_field() {
     let e = ModelConfig::from_json_str("{\n  \"model_type\": \"gpt2\"\n}").unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("<string>:2") && msg.contains("gpt2") && msg.contains("llama, mistral, qwen2"),
+        msg.contains("<string>:2")
+            && msg.contains("gpt2")
+            && msg.contains("llama, mistral, qwen2, gemma2, gemma3_text"),
         "{msg}"
     );
 
@@ -187,4 +189,110 @@ fn missing_required_field_names_it() {
         path.display()
     );
     assert!(msg.starts_with(&want), "{msg}");
+}
+
+#[test]
+fn gemma2_defaults_and_layout() {
+    // gemma-2-2b's config.json, abridged: no tie_word_embeddings key (true by default).
+    let text = r#"{"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",
+  "vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
+  "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+  "head_dim": 256, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
+  "query_pre_attn_scalar": 256, "sliding_window": 4096, "final_logit_softcapping": 30.0,
+  "attn_logit_softcapping": 50.0, "max_position_embeddings": 8192, "rms_norm_eps": 1e-06,
+  "rope_theta": 10000.0, "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2,
+  "attention_bias": false, "torch_dtype": "float32"}"#;
+    let c = ModelConfig::from_json_str(text).unwrap();
+    assert_eq!(c.model_type, ModelType::Gemma2);
+    assert!(c.tie_word_embeddings);
+    assert_eq!(c.hidden_act, Activation::GeluTanh);
+    assert_eq!(
+        (c.attn_logit_softcapping, c.final_logit_softcapping),
+        (Some(50.0), Some(30.0))
+    );
+    assert_eq!(c.attention_scale(), 1.0 / 16.0);
+    let windows: Vec<_> = (0..4).map(|i| c.layer_window(i)).collect();
+    assert_eq!(windows, [Some(4096), None, Some(4096), None]);
+    assert_eq!(c.family().norm, NormStyle::OnePlus);
+    // Unchanged, it writes back the identical object.
+    let back: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(c.to_json(), back);
+    // Absent soft-caps take Gemma2Config's defaults; null turns them off.
+    let absent = text.replace(r#""final_logit_softcapping": 30.0,"#, "");
+    let c = ModelConfig::from_json_str(&absent).unwrap();
+    assert_eq!(c.final_logit_softcapping, Some(30.0));
+    let null = text.replace(
+        r#""final_logit_softcapping": 30.0,"#,
+        r#""final_logit_softcapping": null,"#,
+    );
+    let c = ModelConfig::from_json_str(&null).unwrap();
+    assert_eq!(c.final_logit_softcapping, None);
+}
+
+#[test]
+fn gemma3_layer_pattern_local_rope_and_layer_types() {
+    let text = r#"{"model_type": "gemma3_text", "vocab_size": 262144, "hidden_size": 1152,
+  "intermediate_size": 6912, "num_hidden_layers": 7, "num_attention_heads": 4,
+  "num_key_value_heads": 1, "head_dim": 256, "sliding_window": 512,
+  "sliding_window_pattern": 6, "rope_local_base_freq": 10000.0, "rope_theta": 1000000.0,
+  "rope_scaling": {"rope_type": "linear", "factor": 8.0}, "attn_logit_softcapping": null,
+  "final_logit_softcapping": null, "query_pre_attn_scalar": 256}"#;
+    let c = ModelConfig::from_json_str(text).unwrap();
+    assert_eq!(c.model_type, ModelType::Gemma3Text);
+    assert_eq!(c.rope_scaling, Some(RopeScaling::Linear { factor: 8.0 }));
+    assert_eq!(c.rope_local_base_freq, Some(10000.0));
+    let global: Vec<usize> = (0..7).filter(|&i| c.layer_window(i).is_none()).collect();
+    assert_eq!(global, [5], "every sixth layer is global");
+    assert!(c.family().qk_norm && c.family().sandwich_norms);
+    // Newer transformers write `layer_types`; it decides when present.
+    let types = r#""layer_types": ["full_attention", "sliding_attention", "full_attention",
+      "sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],"#;
+    let with_types = text.replacen('{', &format!("{{{types}"), 1);
+    let c = ModelConfig::from_json_str(&with_types).unwrap();
+    let global: Vec<usize> = (0..7).filter(|&i| c.layer_window(i).is_none()).collect();
+    assert_eq!(global, [0, 2, 6]);
+    let short = text.replacen('{', r#"{"layer_types": ["full_attention"],"#, 1);
+    let msg = ModelConfig::from_json_str(&short).unwrap_err().to_string();
+    assert!(
+        msg.contains("field `layer_types` must be a list of 7 strings"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sliding_window_rules_per_family() {
+    let base = r#""vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+  "num_hidden_layers": 3, "num_attention_heads": 2"#;
+    let parse = |extra: &str| ModelConfig::from_json_str(&format!("{{{base}, {extra}}}")).unwrap();
+    let windows =
+        |c: &ModelConfig| -> Vec<Option<usize>> { (0..3).map(|i| c.layer_window(i)).collect() };
+    // Mistral: MistralConfig's default 4096 when absent, off when null, every layer.
+    assert_eq!(
+        windows(&parse(r#""model_type": "mistral""#)),
+        [Some(4096); 3]
+    );
+    assert_eq!(
+        windows(&parse(r#""model_type": "mistral", "sliding_window": null"#)),
+        [None; 3]
+    );
+    // Qwen2: only with use_sliding_window, from max_window_layers on.
+    let q = r#""model_type": "qwen2", "sliding_window": 64"#;
+    assert_eq!(windows(&parse(q)), [None; 3]);
+    let q_on = format!(r#"{q}, "use_sliding_window": true, "max_window_layers": 1"#);
+    assert_eq!(windows(&parse(&q_on)), [None, Some(64), Some(64)]);
+    // Llama has no window, whatever the file says.
+    assert_eq!(
+        windows(&parse(r#""model_type": "llama", "sliding_window": 4"#)),
+        [None; 3]
+    );
+    let zero = format!("{{{base}, \"model_type\": \"mistral\", \"sliding_window\": 0}}");
+    let msg = ModelConfig::from_json_str(&zero).unwrap_err().to_string();
+    assert!(
+        msg.contains("field `sliding_window` must be at least 1"),
+        "{msg}"
+    );
+    // Gemma's activation must be gelu_pytorch_tanh, named with the key that holds it.
+    let bad = format!("{{{base}, \"model_type\": \"gemma2\", \"hidden_activation\": \"relu\"}}");
+    let msg = ModelConfig::from_json_str(&bad).unwrap_err().to_string();
+    assert!(msg.contains("field `hidden_activation` is `relu`"), "{msg}");
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
-use prefzoo_model::{Llama, ModelConfig};
+use prefzoo_model::{Model, ModelConfig};
 
 /// `tests/data/golden` of the workspace (see its README.md for provenance).
 pub fn golden_dir() -> PathBuf {
@@ -82,19 +82,19 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// A tiny seeded Llama (vocab 96, hidden 32, 2 layers, 4 heads over 2 kv heads) whose
 /// weights are scaled up (std 0.2) so that logits are far from uniform.
-pub fn tiny_model(seed: u64, device: &Device) -> Llama {
+pub fn tiny_model(seed: u64, device: &Device) -> Model {
     let mut cfg = ModelConfig::tiny_llama(96, 32, 64, 2, 4, 2).unwrap();
     cfg.initializer_range = 0.2;
     init_seeded(&cfg, seed, device)
 }
 
-/// `Llama::init` under a process-wide lock: the backend's RNG seed may be global, and tests
+/// `Model::init` under a process-wide lock: the backend's RNG seed may be global, and tests
 /// run in parallel threads.
-pub fn init_seeded(cfg: &ModelConfig, seed: u64, device: &Device) -> Llama {
+pub fn init_seeded(cfg: &ModelConfig, seed: u64, device: &Device) -> Model {
     static SEED_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = SEED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
-    Llama::init(cfg, device)
+    Model::init(cfg, device)
 }
 
 /// Deterministic pseudo-random token ids in `0..vocab` (an LCG; no rand dependency needed).
@@ -124,13 +124,13 @@ impl ModuleVisitor for Collect {
     }
 }
 
-pub fn params(m: &Llama) -> Vec<(DType, Vec<u32>)> {
+pub fn params(m: &Model) -> Vec<(DType, Vec<u32>)> {
     let mut c = Collect(Vec::new());
     m.visit(&mut c);
     c.0
 }
 
-pub fn logits(m: &Llama) -> Vec<f32> {
+pub fn logits(m: &Model) -> Vec<f32> {
     let ids: Vec<i64> = tokens(9, 12, 64).into_iter().map(i64::from).collect();
     let x = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, 12]), &m.device());
     vec(m.forward(x))
@@ -145,7 +145,7 @@ pub fn tiny(tied: bool, pad: Option<u32>) -> ModelConfig {
 }
 
 /// Parameters and logits are bit-identical.
-pub fn assert_same_model(a: &Llama, b: &Llama) {
+pub fn assert_same_model(a: &Model, b: &Model) {
     assert_eq!(params(a), params(b), "parameters differ");
     assert_eq!(logits(a), logits(b), "logits differ");
 }
