@@ -1,4 +1,4 @@
-//! The `prefzoo` command line: algos, train, score, eval, demo, data inspect.
+//! The `prefzoo` command line: algos, train, plan, score, eval, demo, data inspect.
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +18,9 @@ enum Command {
     Algos(commands::algos::Args),
     /// Train a policy on preference pairs with any registered loss.
     Train(commands::train::Args),
+    /// The memory a run needs (per component, with and without gradient checkpointing), its
+    /// parameter count and whether it fits the device; loads no weights and reads no data.
+    Plan(commands::plan::Args),
     /// Run the embedded study: DPO, ε-DPO, TR-DPO, … on a synthetic world with a known reward.
     Demo(commands::demo::Args),
     /// Write a randomly initialised Llama-family model (HF layout) with a word-level tokenizer.
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Algos(a) => commands::algos::run(a),
         Command::Train(a) => commands::train::run(a),
+        Command::Plan(a) => commands::plan::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Data(c) => commands::data::run(c),
         Command::Eval(a) => commands::eval::run(a),

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use burn::tensor::DType;
 use prefzoo::demo::OracleJudge;
 use prefzoo::{config, device};
 use prefzoo_core::{BuildContext, registry};
@@ -17,6 +16,7 @@ use prefzoo_data::{DatasetConfig, PreferenceDataset};
 use prefzoo_eval::{SampleConfig, by_class, kl_on_samples, win_rate};
 use prefzoo_synth::world::{EOS, MAX_RESPONSE};
 use prefzoo_synth::{Manifest, model_prompt};
+use prefzoo_train::precision::Precision;
 use prefzoo_train::reference::{Reference, Split};
 use prefzoo_train::run::{lengths, tokenizer_for};
 use prefzoo_train::{TrainConfig, checkpoint};
@@ -50,7 +50,7 @@ fn trained(run: &Path) -> anyhow::Result<(PathBuf, Option<serde_json::Value>)> {
     let ckpt = checkpoint::latest(&run.join("checkpoints"))
         .with_context(|| format!("{}: no final/ model and no checkpoint", run.display()))?;
     Ok((
-        ckpt.join("model"),
+        checkpoint::policy_weights(&ckpt),
         state_of(&ckpt.join("trainer_state.json")),
     ))
 }
@@ -59,6 +59,8 @@ fn trained(run: &Path) -> anyhow::Result<(PathBuf, Option<serde_json::Value>)> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg: TrainConfig = config::load(Some(&args.run.join("config.toml")), &[])?;
     let dev = device::select(&cfg.device)?;
+    // Compute as the run did (`bf16`): the policy over f32 weights, the reference held in bf16.
+    let precision = Precision::new(cfg.bf16, &dev)?;
     let (policy_dir, loss_state) = trained(&args.run)?;
     let mut loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
     if let Some(s) = loss_state.filter(|s| !s.is_null()) {
@@ -79,13 +81,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ),
         },
     };
-    let policy = prefzoo_model::load_pretrained(&policy_dir, &dev, DType::F32)?;
+    let policy = precision.load_master(&policy_dir, &dev)?;
     // The reference the run started from (for TR-DPO: the original one, as the paper measures KL).
     let ref_files = match &cfg.ref_model {
         Some(spec) => prefzoo_model::hub::resolve(spec)?,
         None => start,
     };
-    let ref_model = prefzoo_model::load_files(&ref_files, &dev, DType::F32)?;
+    let ref_model = precision.load_frozen_files(&ref_files, &dev)?;
     let reference = if needs.reference.needed() {
         Reference::Model {
             model: ref_model.clone(),

@@ -5,5 +5,6 @@ pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod init_model;
+pub mod plan;
 pub mod score;
 pub mod train;

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use burn::tensor::DType;
 use prefzoo::device;
 use prefzoo_core::{BuildContext, ReferenceUse, registry};
 use prefzoo_data::{DatasetConfig, LengthConfig, PreferenceDataset, Tokenizer};
+use prefzoo_train::precision::Precision;
 use prefzoo_train::reference::{Reference, Split};
 
 /// Arguments of `prefzoo score`.
@@ -48,6 +48,10 @@ pub struct Args {
     /// "cpu", "wgpu", "cuda[:N]".
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Compute as a `bf16 = true` run does: bf16 over the policy's f32 weights, the
+    /// reference held in bf16 (log-probs and losses stay f32).
+    #[arg(long)]
+    pub bf16: bool,
 }
 
 /// The `[loss]` table from `--set loss.KEY=VALUE` arguments.
@@ -72,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let needs = loss.needs();
     let dev = device::select(&args.device)?;
+    let precision = Precision::new(args.bf16, &dev)?;
     let policy_files = prefzoo_model::hub::resolve(&args.policy)?;
     let tok_dir = match &args.tokenizer {
         Some(t) => PathBuf::from(t),
@@ -89,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let loaded = PreferenceDataset::load(&data_cfg, &tokenizer, &lengths)?;
     eprintln!("{}", loaded.report.summary());
-    let policy = prefzoo_model::load_files(&policy_files, &dev, DType::F32)?;
+    let policy = precision.load_master_files(&policy_files, &dev)?;
     let reference = match needs.reference {
         ReferenceUse::None => Reference::None,
         _ => {
@@ -100,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )
             })?;
             Reference::Model {
-                model: prefzoo_model::load_model(spec, &dev, DType::F32)?,
+                model: precision.load_frozen_files(&prefzoo_model::hub::resolve(spec)?, &dev)?,
                 moving: false,
             }
         }

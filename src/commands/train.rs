@@ -1,4 +1,4 @@
-//! `prefzoo train --config FILE [--set key=value]... [--resume runs/NAME]`.
+//! `prefzoo train --config FILE [--set key=value]... [--resume runs/NAME] [--dry-run]`.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,9 @@ pub struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Print the run's memory plan (as `prefzoo plan`) and exit: no weights, no data.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs `prefzoo train`.
@@ -35,6 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg: TrainConfig = config::load(file.as_deref(), &args.sets)?;
     if let Some(dir) = &args.resume {
         cfg.output_dir = dir.clone();
+    }
+    if args.dry_run {
+        return super::plan::print(&cfg, file.as_deref(), &super::plan::Options::default());
     }
     let dev = device::select(&cfg.device)?;
     let out = cfg.output_dir.clone();

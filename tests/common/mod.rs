@@ -56,3 +56,12 @@ pub fn metric(ms: &[prefzoo_core::Metric], name: &str) -> f64 {
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs()
 }
+
+/// `metrics.jsonl` of a run directory, one JSON object per line.
+pub fn metrics_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! checkpoints/step-N/
-//!   model/                  the policy in HF layout (transformers loads it unchanged)
-//!   reference/              TR-DPO only: the moving reference, also in HF layout
+//!   model/                  the policy in HF layout, in the source model's dtype
+//!                           (transformers loads it unchanged)
+//!   master/                 only when that dtype is not f32: the policy's f32 master
+//!                           weights (HF layout), which a resume loads so that it is exact
+//!   reference/              TR-DPO only: the moving reference, f32, also in HF layout
 //!   optimizer.safetensors   AdamW moments by parameter path
 //!   trainer_state.json      step, epoch, seed, the loss's state (β, running statistics), …
 //! ```
@@ -14,7 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use prefzoo_model::Llama;
+use burn::tensor::DType;
+use prefzoo_model::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -47,13 +51,29 @@ pub struct TrainerState {
 #[derive(Debug)]
 pub struct CheckpointParts<'a> {
     /// The policy.
-    pub policy: &'a Llama,
+    pub policy: &'a Model,
     /// A moving reference to keep (TR-DPO).
-    pub moving_reference: Option<&'a Llama>,
+    pub moving_reference: Option<&'a Model>,
     /// The optimiser.
     pub optimizer: &'a AdamW,
     /// Where tokenizer files are copied from.
     pub tokenizer_dir: Option<&'a Path>,
+    /// The dtype `model/` is written in: the source model's ([`crate::precision`]).
+    pub dtype: DType,
+}
+
+/// A checkpoint's subdirectory holding f32 master weights, when `model/` is not f32.
+pub const MASTER_DIR: &str = "master";
+
+/// The policy weights a resume loads from checkpoint `dir`: the f32 master weights if the
+/// checkpoint has them, else `model/` (then f32 itself).
+pub fn policy_weights(dir: &Path) -> PathBuf {
+    let master = dir.join(MASTER_DIR);
+    if master.is_dir() {
+        master
+    } else {
+        dir.join("model")
+    }
 }
 
 /// The directory of checkpoint `step`.
@@ -73,7 +93,15 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    prefzoo_model::save_pretrained(parts.policy, &tmp.join("model"), parts.tokenizer_dir)?;
+    prefzoo_model::save_pretrained_as(
+        parts.policy,
+        &tmp.join("model"),
+        parts.tokenizer_dir,
+        parts.dtype,
+    )?;
+    if parts.dtype != DType::F32 {
+        prefzoo_model::save_pretrained(parts.policy, &tmp.join(MASTER_DIR), None)?;
+    }
     if let Some(r) = parts.moving_reference {
         prefzoo_model::save_pretrained(r, &tmp.join("reference"), parts.tokenizer_dir)?;
     }

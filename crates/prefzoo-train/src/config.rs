@@ -121,6 +121,23 @@ pub struct TrainConfig {
     /// Positions per chunk when turning hidden states into log-probs (memory vs speed).
     #[serde(default = "default_chunk")]
     pub logps_chunk_size: usize,
+    /// trl's `bf16`: mixed precision. The policy keeps f32 master weights and AdamW moments
+    /// and computes in bfloat16; a frozen reference is held in bfloat16; log-softmax,
+    /// log-prob sums, losses and β stay f32. Needs a device with bf16 tensors.
+    #[serde(default)]
+    pub bf16: bool,
+    /// trl's `gradient_checkpointing`, as Burn offers it: the policy's autodiff device uses
+    /// the Balanced strategy, which recomputes element-wise (memory-bound) ops during backward
+    /// from their parents and keeps the outputs of compute-bound ones (matmuls, casts,
+    /// reductions). Less activation memory, a little more compute; the losses and gradients
+    /// are those of a run without it. `prefzoo plan` sizes what it keeps (crate::memory).
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
+    /// The accelerator's memory that `prefzoo plan` checks the run against (`"80GiB"`,
+    /// `"141GB"`); default: 80 GiB (an H100) for `cuda`, the machine's RAM for `cpu`. Training
+    /// itself ignores it.
+    #[serde(default)]
+    pub device_memory: Option<String>,
 }
 
 fn default_lr() -> f64 {
@@ -225,6 +242,14 @@ impl TrainConfig {
         }
         if self.logps_chunk_size == 0 {
             return bad("logps_chunk_size", "must be ≥ 1".into());
+        }
+        if let Some(m) = &self.device_memory
+            && crate::memory::parse_size(m).is_none()
+        {
+            return bad(
+                "device_memory",
+                format!("= \"{m}\" is not a size; write e.g. \"80GiB\" or \"141GB\""),
+            );
         }
         if let Some(a) = self.rpo_alpha
             && !(a >= 0.0 && a.is_finite())

@@ -10,6 +10,23 @@ pub enum TrainError {
     /// A configuration value no run can use.
     #[error("config: {0}")]
     Config(String),
+    /// A run `prefzoo plan` cannot size (the key to fix, and why).
+    #[error("field `{field}` {reason}")]
+    Plan {
+        /// The config key.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// `bf16 = true` on a device without bfloat16 tensors.
+    #[error(
+        "`bf16 = true` needs bfloat16 tensors, which device {device} does not support; set \
+         bf16 = false, or use the cpu (flex) or a cuda device"
+    )]
+    Bf16Unsupported {
+        /// The device, as Burn names it.
+        device: String,
+    },
     /// The loss could not be built or restored.
     #[error(transparent)]
     Loss(#[from] prefzoo_core::LossError),

@@ -6,7 +6,7 @@ use prefzoo_core::metrics as names;
 use prefzoo_core::ops::to_vec_f64;
 use prefzoo_core::{Metric, Needs, Phase, PreferenceLoss};
 use prefzoo_data::PreferenceDataset;
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 use serde::Serialize;
 
 use crate::error::TrainError;
@@ -56,7 +56,7 @@ pub struct EvalResult {
 /// Scores every pair of `data` in batches of `batch_size`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
-    policy: &Llama,
+    policy: &Model,
     reference: &Reference,
     loss: &mut dyn PreferenceLoss,
     needs: &Needs,

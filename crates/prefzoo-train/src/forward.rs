@@ -9,7 +9,7 @@ use burn::prelude::*;
 use prefzoo_core::ops::{from_f64, to_vec_f64};
 use prefzoo_core::{LossInputs, Needs, PerturbedLogps};
 use prefzoo_data::PairBatch;
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 use prefzoo_model::{LogpsOptions, sequence_logps};
 
 use crate::error::TrainError;
@@ -46,7 +46,7 @@ pub fn batch_tensors(batch: &PairBatch, device: &Device) -> (Tensor<2, Int>, Ten
 
 /// Runs the policy (with grad, if it lives on an autodiff device) and the reference on a batch.
 pub fn forward(
-    policy: &Llama,
+    policy: &Model,
     reference: &Reference,
     batch: &PairBatch,
     at: PairIndices<'_>,

@@ -4,17 +4,20 @@
 //! on the autodiff device) and the reference (frozen, moving, or precomputed), tokenises the
 //! pairs and trains with torch-exact AdamW, transformers' schedules and trl's metric names.
 //! Concerns live in their own modules: [`forward`] (batches → loss inputs), [`optim`],
-//! [`schedule`], [`reference`], [`precompute`], [`checkpoint`], [`metrics`], [`evaluate`], and
-//! the loop in [`trainer`]. The trainer never names a concrete loss.
+//! [`schedule`], [`precision`] (`bf16`), [`reference`], [`precompute`], [`checkpoint`],
+//! [`metrics`], [`evaluate`], and the loop in [`trainer`]; [`memory`] sizes a run from its
+//! config alone (`prefzoo plan`). The trainer never names a concrete loss.
 
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod forward;
+pub mod memory;
 pub mod metrics;
 pub mod optim;
 pub mod plan;
+pub mod precision;
 pub mod precompute;
 pub mod reference;
 pub mod run;

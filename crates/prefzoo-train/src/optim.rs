@@ -194,6 +194,9 @@ impl ModuleMapper for StepMapper<'_> {
         };
         let key = self.path.join(".");
         let require_grad = tensor.is_require_grad();
+        // `from_inner` below re-wraps with the default (no checkpointing) strategy; a policy
+        // trained with `gradient_checkpointing` must keep Balanced on every step.
+        let strategy = tensor.gradient_checkpointing_strategy();
         let shape = tensor.shape();
         let n = shape.num_elements();
         let theta = tensor.inner().reshape([n]);
@@ -227,6 +230,11 @@ impl ModuleMapper for StepMapper<'_> {
             },
         );
         let mut value = Tensor::from_inner(updated.reshape(shape));
+        if let Some(strategy) = strategy
+            && value.gradient_checkpointing_strategy() != Some(strategy)
+        {
+            value = value.with_gradient_checkpointing_strategy(strategy);
+        }
         if require_grad {
             value = value.require_grad();
         }

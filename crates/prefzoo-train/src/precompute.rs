@@ -3,21 +3,23 @@
 //!
 //! The cache key is a SHA-256 over the training and evaluation pairs' fingerprints (token ids
 //! after truncation) and the reference weights' fingerprint, so changing the data, the length
-//! limits or the reference computes afresh; identical runs (a β sweep) share one cache.
+//! limits or the reference computes afresh; identical runs (a β sweep) share one cache. The
+//! reference computes as a live one would ([`Precision`]): with `bf16`, bf16 weights and
+//! compute, and the key says so, so f32 and bf16 runs never share log-probs.
 
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use burn::tensor::DType;
 use prefzoo_core::ops::to_vec_f64;
 use prefzoo_data::PreferenceDataset;
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 use prefzoo_model::{LogpsOptions, sequence_logps};
 use sha2::{Digest, Sha256};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::forward::batch_tensors;
+use crate::precision::Precision;
 use crate::reference::{RefCache, hex};
 use crate::run::{RunParts, reference_fingerprint};
 
@@ -33,11 +35,12 @@ pub fn cache_dir(cfg: &TrainConfig) -> PathBuf {
     })
 }
 
-/// Loads the cache for this run, or computes and stores it.
+/// Loads the cache for this run, or computes and stores it, with the reference in `precision`.
 pub fn cached_or_computed(
     cfg: &TrainConfig,
     parts: &mut RunParts,
     device: &Device,
+    precision: Precision,
 ) -> Result<RefCache, TrainError> {
     let mut h = Sha256::new();
     h.update(parts.train.fingerprint().as_bytes());
@@ -52,6 +55,7 @@ pub fn cached_or_computed(
     );
     h.update(b"|");
     h.update(reference_fingerprint(parts)?.as_bytes());
+    h.update(precision.cache_tag().as_bytes());
     let key = hex(&h.finalize())[..32].to_owned();
     let dir = cache_dir(cfg);
     if let Some(c) = RefCache::load(&dir, &key)
@@ -64,7 +68,7 @@ pub fn cached_or_computed(
         .reference_files
         .as_ref()
         .unwrap_or(&parts.policy_files);
-    let model = prefzoo_model::load_files(files, device, DType::F32)?;
+    let model = precision.load_frozen_files(files, device)?;
     let batch = cfg.per_device_eval_batch_size;
     let cache = RefCache {
         key,
@@ -81,7 +85,7 @@ pub fn cached_or_computed(
 }
 
 fn score(
-    model: &Llama,
+    model: &Model,
     data: &PreferenceDataset,
     batch_size: usize,
     chunk_size: usize,

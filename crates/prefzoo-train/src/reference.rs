@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -79,7 +79,7 @@ pub enum Reference {
     /// A reference model on the plain device; `moving` for TR-DPO.
     Model {
         /// The weights.
-        model: Llama,
+        model: Model,
         /// Whether it is merged with the policy during training.
         moving: bool,
     },
@@ -89,7 +89,7 @@ pub enum Reference {
 
 impl Reference {
     /// The model, when there is one.
-    pub fn model(&self) -> Option<&Llama> {
+    pub fn model(&self) -> Option<&Model> {
         match self {
             Reference::Model { model, .. } => Some(model),
             _ => None,
@@ -97,7 +97,7 @@ impl Reference {
     }
 
     /// θ_ref ← α·θ + (1−α)·θ_ref for every parameter, θ taken from `policy`.
-    pub fn merge_from(&mut self, policy: &Llama, alpha: f64) {
+    pub fn merge_from(&mut self, policy: &Model, alpha: f64) {
         if let Reference::Model { model, .. } = self {
             let mut collect = Collect::default();
             policy.visit(&mut collect);

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::tensor::DType;
 use prefzoo_core::{BuildContext, Needs, PreferenceLoss, ReferenceUse, registry};
 use prefzoo_data::{LengthConfig, LoadReport, PreferenceDataset, Tokenizer};
-use prefzoo_model::{Llama, ModelFiles};
+use prefzoo_model::{Model, ModelFiles};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
+use crate::precision::Precision;
 use crate::reference::{Reference, model_fingerprint};
 
 /// The pieces of a run before its first step.
@@ -115,32 +115,52 @@ pub fn tokenizer_for(
     Ok((Tokenizer::from_dir(&dir)?, dir))
 }
 
-/// Loads the policy onto `device`'s autodiff twin and the reference (if one is needed and not
-/// precomputed) onto `device`.
+/// The autodiff device the policy trains on: `device`'s autodiff twin, with Burn's Balanced
+/// gradient checkpointing when `gradient_checkpointing` is set (memory-bound, element-wise
+/// ops are recomputed in backward from their parents instead of being kept; compute-bound ones
+/// — matmul, linear, casts, reductions, gather, mask_fill — keep their outputs; see
+/// [`crate::memory`]). Only the policy lives there: the reference and evaluation run on
+/// `device` itself, without a tape.
+pub fn policy_device(device: &Device, gradient_checkpointing: bool) -> Device {
+    let autodiff = device.clone().autodiff();
+    if gradient_checkpointing {
+        autodiff.gradient_checkpointing()
+    } else {
+        autodiff
+    }
+}
+
+/// Loads the policy onto `device`'s autodiff twin ([`policy_device`]) and the reference (if one
+/// is needed and not precomputed) onto `device`, in `precision` (see [`crate::precision`]): the
+/// policy and a moving reference with f32 weights, a frozen reference in
+/// [`Precision::frozen_weights`]. `reference_dir` is a checkpoint's moving reference.
 pub fn load_models(
     parts: &RunParts,
     policy_dir: &Path,
     reference_dir: Option<&Path>,
     device: &Device,
     precompute: bool,
-) -> Result<(Llama, Reference), TrainError> {
-    let dtype = DType::F32;
-    let policy = prefzoo_model::load_pretrained(policy_dir, &device.clone().autodiff(), dtype)?;
+    precision: Precision,
+    gradient_checkpointing: bool,
+) -> Result<(Model, Reference), TrainError> {
+    let policy =
+        precision.load_master(policy_dir, &policy_device(device, gradient_checkpointing))?;
     let reference = match parts.needs.reference {
         ReferenceUse::None => Reference::None,
         _ if precompute => Reference::None,
         use_ => {
-            let model = match reference_dir {
-                Some(dir) => prefzoo_model::load_pretrained(dir, device, dtype)?,
-                None => match &parts.reference_files {
-                    Some(files) => prefzoo_model::load_files(files, device, dtype)?,
-                    None => prefzoo_model::load_files(&parts.policy_files, device, dtype)?,
-                },
+            let moving = use_ == ReferenceUse::Moving;
+            let files = parts
+                .reference_files
+                .as_ref()
+                .unwrap_or(&parts.policy_files);
+            let model = match (reference_dir, moving) {
+                (Some(dir), true) => precision.load_master(dir, device)?,
+                (Some(dir), false) => precision.load_frozen(dir, device)?,
+                (None, true) => precision.load_master_files(files, device)?,
+                (None, false) => precision.load_frozen_files(files, device)?,
             };
-            Reference::Model {
-                model,
-                moving: use_ == ReferenceUse::Moving,
-            }
+            Reference::Model { model, moving }
         }
     };
     Ok((policy, reference))

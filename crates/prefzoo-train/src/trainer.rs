@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::DType;
 use indicatif::{ProgressBar, ProgressStyle};
 use prefzoo_core::metrics as names;
 use prefzoo_core::ops::to_vec_f64;
 use prefzoo_core::{Metric, Phase, StepStats, TrainerControl};
-use prefzoo_model::Llama;
+use prefzoo_model::Model;
 
 use crate::checkpoint::{self, CheckpointParts, TrainerState};
 use crate::config::TrainConfig;
@@ -24,6 +25,7 @@ use crate::forward::{PairIndices, forward};
 use crate::metrics::{MetricsSink, PairValues, Window, record};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::plan::StepPlan;
+use crate::precision::{Precision, source_dtype};
 use crate::precompute;
 use crate::reference::{Reference, Split};
 use crate::run::{RunParts, load_models, prepare};
@@ -56,11 +58,13 @@ pub struct TrainSummary {
 pub struct Trainer {
     cfg: TrainConfig,
     parts: RunParts,
-    policy: Llama,
+    policy: Model,
     reference: Reference,
     optim: AdamW,
     schedule: LrSchedule,
     plan: StepPlan,
+    precision: Precision,
+    source_dtype: DType,
     step: u64,
     last_checkpoint: Option<PathBuf>,
 }
@@ -95,7 +99,8 @@ impl Trainer {
         }
         let moving = ckpt.join("reference");
         let reference_dir = moving.is_dir().then_some(moving.as_path());
-        let mut t = Self::assemble(cfg, parts, &ckpt.join("model"), reference_dir, device)?;
+        let policy_dir = checkpoint::policy_weights(ckpt);
+        let mut t = Self::assemble(cfg, parts, &policy_dir, reference_dir, device)?;
         t.parts.loss.load_state(state.loss_state)?;
         let tensors = prefzoo_model::load_tensors(&ckpt.join("optimizer.safetensors"))?;
         t.optim
@@ -113,12 +118,22 @@ impl Trainer {
         reference_dir: Option<&Path>,
         device: &Device,
     ) -> Result<Self, TrainError> {
+        let precision = Precision::new(cfg.bf16, device)?;
+        let source_dtype = source_dtype(&parts.policy_files)?;
         let precompute = cfg.precompute_ref_log_probs && parts.needs.reference.needed();
-        let (policy, mut reference) =
-            load_models(&parts, policy_dir, reference_dir, device, precompute)?;
+        let (policy, mut reference) = load_models(
+            &parts,
+            policy_dir,
+            reference_dir,
+            device,
+            precompute,
+            precision,
+            cfg.gradient_checkpointing,
+        )?;
         if precompute {
-            reference =
-                Reference::Precomputed(precompute::cached_or_computed(&cfg, &mut parts, device)?);
+            reference = Reference::Precomputed(precompute::cached_or_computed(
+                &cfg, &mut parts, device, precision,
+            )?);
         }
         let plan = StepPlan::new(
             parts.train.len(),
@@ -151,13 +166,15 @@ impl Trainer {
             optim,
             schedule,
             plan,
+            precision,
+            source_dtype,
             step: 0,
             last_checkpoint: None,
         })
     }
 
     /// The policy being trained.
-    pub fn policy(&self) -> &Llama {
+    pub fn policy(&self) -> &Model {
         &self.policy
     }
 
@@ -169,6 +186,16 @@ impl Trainer {
     /// The loss (its β, its state).
     pub fn loss(&self) -> &dyn prefzoo_core::PreferenceLoss {
         self.parts.loss.as_ref()
+    }
+
+    /// How the models hold weights and compute (`bf16`).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The dtype checkpoints and the final model are saved in: the starting policy's.
+    pub fn source_dtype(&self) -> DType {
+        self.source_dtype
     }
 
     /// The step layout.
@@ -229,7 +256,12 @@ impl Trainer {
         }
         bar.finish();
         let final_dir = out.join("final");
-        prefzoo_model::save_pretrained(&self.policy, &final_dir, Some(&self.parts.tokenizer_dir))?;
+        prefzoo_model::save_pretrained_as(
+            &self.policy,
+            &final_dir,
+            Some(&self.parts.tokenizer_dir),
+            self.source_dtype,
+        )?;
         // The loss's final state (ε-DPO's β) beside the model, for `prefzoo eval`.
         let state = serde_json::json!({
             "global_step": self.step,
@@ -278,7 +310,7 @@ impl Trainer {
         );
         let micro = self.plan.micro_batches(index);
         let n_window: usize = micro.iter().map(|r| r.len()).sum();
-        let mut accum = GradientsAccumulator::<Llama>::new();
+        let mut accum = GradientsAccumulator::<Model>::new();
         let mut stats = StepStats::default();
         let mut step_loss = 0.0;
         for (k, range) in micro.iter().enumerate() {
@@ -410,6 +442,7 @@ impl Trainer {
             moving_reference: moving,
             optimizer: &self.optim,
             tokenizer_dir: Some(&self.parts.tokenizer_dir),
+            dtype: self.source_dtype,
         };
         let path = checkpoint::save(&dir, &state, &parts)?;
         if let Some(limit) = self.cfg.save_total_limit {
