@@ -12,6 +12,51 @@ use common::*;
 use prefzoo_train::{TrainOptions, Trainer, checkpoint};
 use rstest::rstest;
 
+/// One run straight through and one halted after step 4 (its last checkpoint is step-3, which
+/// `inspect` sees before anything else touches it) and resumed from step-3, both from
+/// configs/golden/dpo.toml with `sets`.
+struct Runs {
+    straight_dir: tempfile::TempDir,
+    straight: Trainer,
+    killed_dir: tempfile::TempDir,
+    ckpt: std::path::PathBuf,
+    resumed: Trainer,
+}
+
+fn straight_and_resumed(sets: &[&str], dev: &Device, inspect: impl Fn(&std::path::Path)) -> Runs {
+    let straight_dir = tempfile::tempdir().unwrap();
+    let mut straight = Trainer::new(
+        config("configs/golden/dpo.toml", straight_dir.path(), sets),
+        dev,
+    )
+    .unwrap();
+    straight.train(&TrainOptions::default()).unwrap();
+
+    let killed_dir = tempfile::tempdir().unwrap();
+    let cfg = config("configs/golden/dpo.toml", killed_dir.path(), sets);
+    let mut killed = Trainer::new(cfg.clone(), dev).unwrap();
+    killed
+        .train(&TrainOptions {
+            progress: false,
+            halt_after: Some(4),
+        })
+        .unwrap();
+    drop(killed);
+    let ckpt = checkpoint::latest(&killed_dir.path().join("checkpoints")).unwrap();
+    assert!(ckpt.ends_with("step-3"), "{}", ckpt.display());
+    inspect(&ckpt);
+    let mut resumed = Trainer::resume(cfg, &ckpt, dev).unwrap();
+    assert_eq!(resumed.step(), 3);
+    resumed.train(&TrainOptions::default()).unwrap();
+    Runs {
+        straight_dir,
+        straight,
+        killed_dir,
+        ckpt,
+        resumed,
+    }
+}
+
 #[rstest]
 #[case::edpo("edpo", &["loss.epsilon=0.1"])]
 #[case::beta_dpo("beta-dpo", &[])]
@@ -27,29 +72,13 @@ fn resumed_run_equals_uninterrupted(#[case] algo: &str, #[case] extra: &[&str]) 
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     let dev = Device::flex();
 
-    let straight_dir = tempfile::tempdir().unwrap();
-    let mut straight = Trainer::new(
-        config("configs/golden/dpo.toml", straight_dir.path(), &sets),
-        &dev,
-    )
-    .unwrap();
-    straight.train(&TrainOptions::default()).unwrap();
-
-    let killed_dir = tempfile::tempdir().unwrap();
-    let cfg = config("configs/golden/dpo.toml", killed_dir.path(), &sets);
-    let mut killed = Trainer::new(cfg.clone(), &dev).unwrap();
-    killed
-        .train(&TrainOptions {
-            progress: false,
-            halt_after: Some(4),
-        })
-        .unwrap();
-    drop(killed);
-    let ckpt = checkpoint::latest(&killed_dir.path().join("checkpoints")).unwrap();
-    assert!(ckpt.ends_with("step-3"), "{}", ckpt.display());
-    let mut resumed = Trainer::resume(cfg, &ckpt, &dev).unwrap();
-    assert_eq!(resumed.step(), 3);
-    resumed.train(&TrainOptions::default()).unwrap();
+    let Runs {
+        straight_dir,
+        straight,
+        killed_dir,
+        resumed,
+        ..
+    } = straight_and_resumed(&sets, &dev, |_| {});
 
     let (a, b) = (
         metrics_lines(straight_dir.path()),
@@ -162,38 +191,25 @@ fn bf16_source_model_saves_bf16_and_resumes_exactly() {
         "save_steps=3",
         "shuffle=true",
     ];
-    let straight_dir = tempfile::tempdir().unwrap();
-    let mut straight = Trainer::new(
-        config("configs/golden/dpo.toml", straight_dir.path(), &sets),
-        &dev,
-    )
-    .unwrap();
+    // The checkpoint is inspected before the resume writes anything more.
+    let checkpoint_check = |ckpt: &std::path::Path| {
+        let (model_dir, master_dir) = (ckpt.join("model"), ckpt.join(checkpoint::MASTER_DIR));
+        assert_eq!(torch_dtype(&model_dir), "bfloat16");
+        assert!(file_dtypes(&model_dir).iter().all(|d| d == "BF16"));
+        assert_eq!(torch_dtype(&master_dir), "float32");
+        assert!(file_dtypes(&master_dir).iter().all(|d| d == "F32"));
+        assert!(model_dir.join("tokenizer.json").is_file());
+        assert_eq!(checkpoint::policy_weights(ckpt), master_dir);
+    };
+    let Runs {
+        straight_dir,
+        straight,
+        killed_dir,
+        ckpt,
+        resumed,
+    } = straight_and_resumed(&sets, &dev, checkpoint_check);
     assert_eq!(straight.source_dtype(), DType::BF16);
-    straight.train(&TrainOptions::default()).unwrap();
-
-    let killed_dir = tempfile::tempdir().unwrap();
-    let cfg = config("configs/golden/dpo.toml", killed_dir.path(), &sets);
-    let mut killed = Trainer::new(cfg.clone(), &dev).unwrap();
-    killed
-        .train(&TrainOptions {
-            progress: false,
-            halt_after: Some(4),
-        })
-        .unwrap();
-    drop(killed);
-    let ckpt = checkpoint::latest(&killed_dir.path().join("checkpoints")).unwrap();
-    assert!(ckpt.ends_with("step-3"), "{}", ckpt.display());
-    let (model_dir, master_dir) = (ckpt.join("model"), ckpt.join(checkpoint::MASTER_DIR));
-    assert_eq!(torch_dtype(&model_dir), "bfloat16");
-    assert!(file_dtypes(&model_dir).iter().all(|d| d == "BF16"));
-    assert_eq!(torch_dtype(&master_dir), "float32");
-    assert!(file_dtypes(&master_dir).iter().all(|d| d == "F32"));
-    assert!(model_dir.join("tokenizer.json").is_file());
-    assert_eq!(checkpoint::policy_weights(&ckpt), master_dir);
-
-    let mut resumed = Trainer::resume(cfg, &ckpt, &dev).unwrap();
-    assert_eq!(resumed.step(), 3);
-    resumed.train(&TrainOptions::default()).unwrap();
+    let model_dir = ckpt.join("model");
     let (a, b) = (
         metrics_lines(straight_dir.path()),
         metrics_lines(killed_dir.path()),
