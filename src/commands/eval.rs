@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &data,
         Split::Eval,
         args.batch_size.max(1),
-        cfg.logps_chunk_size,
+        prefzoo_train::ForwardOptions::from(&cfg),
     )?;
     let mut out = serde_json::Map::new();
     println!("{} pairs, policy {}", r.pairs.len(), policy_dir.display());

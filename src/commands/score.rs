@@ -52,6 +52,10 @@ pub struct Args {
     /// reference held in bf16 (log-probs and losses stay f32).
     #[arg(long)]
     pub bf16: bool,
+    /// Run prompt+chosen and prompt+rejected as separate sequences (as trl does) instead of
+    /// computing each pair's prompt once; the numbers agree up to float rounding.
+    #[arg(long)]
+    pub no_prefix_sharing: bool,
 }
 
 /// The `[loss]` table from `--set loss.KEY=VALUE` arguments.
@@ -118,7 +122,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &loaded.train,
         Split::Train,
         args.batch_size.max(1),
-        64,
+        prefzoo_train::ForwardOptions {
+            prefix_sharing: !args.no_prefix_sharing,
+            ..Default::default()
+        },
     )?;
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

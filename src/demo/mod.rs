@@ -190,7 +190,10 @@ impl EvalKit {
                     &self.test_pairs,
                     Split::Eval,
                     256,
-                    32,
+                    prefzoo_train::ForwardOptions {
+                        chunk_size: 32,
+                        prefix_sharing: true,
+                    },
                 )?;
                 let items: Vec<(i8, f64)> = r
                     .pairs

@@ -26,6 +26,7 @@ use burn::tensor::{Bool, DType};
 
 use crate::arch::{Activation, NormStyle};
 use crate::config::ModelConfig;
+use crate::packed::Packing;
 use crate::rope::{RopeTables, apply_rope};
 
 /// Where a model's parameters come from: a random init or a checkpoint. `name` is the HF
@@ -184,17 +185,26 @@ impl Attention {
     /// # Shapes
     /// `x` `[B, T, H]`, rope tables `[B or 1, 1, T, head_dim/2]` → `[B, T, H]`.
     /// With `cache`, the new keys/values are appended to it and attention runs over
-    /// `T_past + T` keys.
+    /// `T_past + T` keys. With `packing`, `x` is a packed row `[1, N, H]` and attention runs
+    /// per segment (`[S, heads, L, head_dim]`; rope tables and masks in that layout).
     pub(crate) fn forward(
         &self,
         x: Tensor<3>,
         rope: &RopeTables,
         masks: &Masks,
         cache: Option<&mut Option<LayerCache>>,
+        packing: Option<&Packing>,
     ) -> Tensor<3> {
-        let [b, t, _] = x.dims();
+        let [b_row, t_row, _] = x.dims();
+        let (b, t) = packing.map_or((b_row, t_row), |p| (p.segments, p.len));
         let (nh, nkv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2); // [B, n, T, hd]
+        let heads = |y: Tensor<3>, n: usize| {
+            let y = match packing {
+                Some(p) => p.to_segments(y),
+                None => y,
+            };
+            y.reshape([b, t, n, hd]).swap_dims(1, 2) // [B, n, T, hd]
+        };
         let mut q = heads(linear(&self.q_proj, x.clone()), nh);
         let mut k = heads(linear(&self.k_proj, x.clone()), nkv);
         let v = heads(linear(&self.v_proj, x), nkv);
@@ -244,7 +254,12 @@ impl Attention {
             cast(v, DType::F32),
         );
         let out = cast(attention(q, k, v, mask, None, options), dtype); // [B, nh, T, hd]
-        linear(&self.o_proj, out.swap_dims(1, 2).reshape([b, t, nh * hd]))
+        let out = out.swap_dims(1, 2).reshape([b, t, nh * hd]);
+        let out = match packing {
+            Some(p) => p.to_row(out),
+            None => out,
+        };
+        linear(&self.o_proj, out)
     }
 }
 
@@ -380,10 +395,15 @@ impl DecoderLayer {
         rope: &RopeTables,
         masks: &Masks,
         cache: Option<&mut Option<LayerCache>>,
+        packing: Option<&Packing>,
     ) -> Tensor<3> {
-        let attn =
-            self.self_attn
-                .forward(self.input_layernorm.forward(x.clone()), rope, masks, cache);
+        let attn = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            rope,
+            masks,
+            cache,
+            packing,
+        );
         match (
             &self.pre_feedforward_layernorm,
             &self.post_feedforward_layernorm,

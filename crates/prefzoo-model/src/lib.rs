@@ -12,7 +12,8 @@
 //! - weights.rs / tensor_io.rs: safetensors (single or sharded; f32, bf16, f16) with HF names
 //!   ↔ the module; [`save_tensors`]/[`load_tensors`] for optimizer state.
 //! - [`hub`]: `hf:org/name[@rev]` or a directory → [`ModelFiles`], from the HF cache.
-//! - [`sequence_logps`]: policy / reference / ε-perturbed summed log-probs, chunked.
+//! - [`sequence_logps`] / [`packed_logps`]: policy / reference / ε-perturbed summed
+//!   log-probs on packed rows ([`PackedBatch`]: no padding, a shared prompt computed once).
 //! - [`generate()`]: batched left-padded sampling with a KV cache; [`sequence_kl`] for eval.
 //!
 //! No tokenizer here (prefzoo-data owns tokenisation) and no dependency on prefzoo-core.
@@ -28,6 +29,7 @@ mod json_fields;
 mod layers;
 mod logps;
 mod model;
+mod packed;
 mod rope;
 mod scoring;
 mod tensor_io;
@@ -39,8 +41,11 @@ pub use error::{ModelError, Result};
 pub use generate::{Generation, GenerationConfig, generate, generate_seeded};
 pub use hub::{HubOptions, ModelFiles, ModelSpec};
 pub use layers::{Attention, DecoderLayer, Mlp, RmsNorm};
-pub use logps::{LogpsOptions, Perturbed, SequenceLogps, policy_logps, sequence_logps};
+pub use logps::{
+    LogpsOptions, Perturbed, SequenceLogps, packed_logps, policy_logps, sequence_logps,
+};
 pub use model::{KvCache, Model, OutputHead, count_params};
+pub use packed::{Branch, PackedBatch};
 pub use scoring::{next_token_log_probs, sequence_kl};
 pub use tensor_io::{load_tensors, save_tensors};
 pub use weights::{load_files, load_model, load_pretrained, save_pretrained, save_pretrained_as};

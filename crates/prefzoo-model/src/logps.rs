@@ -1,4 +1,4 @@
-//! Per-sequence log-probabilities of a right-padded batch: the heart of a DPO-family step.
+//! Per-sequence log-probabilities: the heart of a DPO-family step.
 //!
 //! Token `t` is scored by the logits at `t − 1`; `loss_mask[r, t] = 1` marks the completion
 //! tokens that count (eos included; position 0 never counts). Per row `r`:
@@ -13,20 +13,18 @@
 //! same forward passes, in the official code's order of operations.
 //!
 //! Cost and memory:
-//! - Each model's hidden states are computed once; the lm_head then runs over chunks of
-//!   `chunk_size` positions, so the reference and perturbed logits never exist as a whole
-//!   `[R, T, V]` tensor (the policy's chunk logits are kept by the autodiff tape, which
-//!   backward needs anyway). Everything without grad runs on the inner (non-autodiff) device.
-//! - Only the positions that can count are projected: with `first`/`last` the first and last
-//!   columns where any row has `loss_mask = 1`, the chunk walk covers logits positions
-//!   `first − 1 .. last − 1` (prompts are often half the sequence), and the decoder itself runs
-//!   on `input_ids[.., ..last]` only (causal attention: later columns cannot change those
-//!   logits). This is trl's `num_logits_to_keep` plus the trailing-padding trim. Finding
-//!   `first`/`last` and checking the ids reads `input_ids` and `loss_mask` back to the host
-//!   once per call (`[R, T]`, a few KB), never per chunk.
+//! - Everything runs on a packed row (crate::packed): no padding, and with
+//!   [`packed_logps`] a pair's prompt once for both completions. Each model's hidden states
+//!   are computed once; only the scored positions reach the lm_head, in chunks of about
+//!   `chunk_size` positions per sequence, so the reference and perturbed logits never exist
+//!   as a whole `[E, V]` tensor (the policy's chunk logits are kept by the autodiff tape,
+//!   which backward needs anyway). Everything without grad runs on the inner
+//!   (non-autodiff) device.
+//! - Per-sequence sums are a `[slots, C] × [C, 1]` one-hot product per chunk, so a position
+//!   scored for two sequences (the prompt's last token, once per completion) adds to both.
 //! - log_softmax is `x_y − max − log Σ exp(x − max)` in f32 whatever the compute dtype, the
-//!   max taken without grad (a constant shift). Masking is by multiplication and labels are
-//!   the (validated) next ids, so no `-inf` row and no out-of-range gather can occur.
+//!   max taken without grad (a constant shift). Labels are validated ids, so no `-inf` row
+//!   and no out-of-range gather can occur.
 
 use std::borrow::Cow;
 
@@ -34,7 +32,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::error::{ModelError, Result};
-use crate::model::{Model, read_ids, to_device};
+use crate::model::{Model, OutputHead, read_ids, to_device};
+use crate::packed::PackedBatch;
 
 /// How [`sequence_logps`] runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,16 +78,16 @@ pub struct SequenceLogps {
     pub logits_sum: Tensor<1>,
 }
 
-/// Label log-probs `[R, C]` of `logits` `[R, C, V]` (f32) at `labels` `[R, C, 1]`.
-fn token_logps(logits: Tensor<3>, labels: Tensor<3, Int>) -> Tensor<2> {
-    let max = logits.clone().without_autodiff().max_dim(2); // [R, C, 1], constant
+/// Label log-probs `[E, 1]` of `logits` `[E, V]` (f32) at `labels` `[E, 1]`.
+fn token_logps(logits: Tensor<2>, labels: Tensor<2, Int>) -> Tensor<2> {
+    let max = logits.clone().without_autodiff().max_dim(1); // [E, 1], constant
     let shifted = logits - max;
-    let lse = shifted.clone().exp().sum_dim(2).log(); // [R, C, 1]
-    (shifted.gather(2, labels) - lse).squeeze_dim::<2>(2)
+    let lse = shifted.clone().exp().sum_dim(1).log(); // [E, 1]
+    shifted.gather(1, labels) - lse
 }
 
 /// `x` in f32 (a no-op for f32 compute).
-fn f32(x: Tensor<3>) -> Tensor<3> {
+fn f32<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.dtype() == DType::F32 {
         x
     } else {
@@ -96,87 +95,13 @@ fn f32(x: Tensor<3>) -> Tensor<3> {
     }
 }
 
-/// `Σ_c (x · m)` over the chunk axis: `[R, C]` → `[R, 1]`.
-fn masked_sum(x: Tensor<2>, m: Tensor<2>) -> Tensor<2> {
-    (x * m).sum_dim(1)
-}
-
-/// Concatenates per-chunk `[R, 1]` partial sums and reduces them to `[R]`.
+/// Concatenates per-chunk `[slots, 1]` partial sums and reduces them to `[slots]`.
 fn total(parts: Vec<Tensor<2>>) -> Tensor<1> {
     Tensor::cat(parts, 1).sum_dim(1).squeeze_dim::<1>(1)
 }
 
-/// What the host learns from one read of the batch.
-struct Window {
-    /// `(lo, hi)`: logits positions `lo..hi` are projected (`lo` = first counted column − 1,
-    /// `hi` = last counted column, also the decoder length); `None` when `T < 2`.
-    range: Option<(usize, usize)>,
-    /// `Σ_t loss_mask[r, t]` for `t ≥ 1`, per row.
-    n_tokens: Vec<f32>,
-}
-
-/// Validates ids and mask values and finds the counted window (see the module docs).
-fn window(ids: &Tensor<2, Int>, mask: &Tensor<2>, vocab: usize) -> Result<Window> {
-    let [rows, t] = ids.dims();
-    read_ids(ids, vocab)?;
-    let mask: Vec<f32> = mask
-        .to_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .map_err(|e| ModelError::arg("loss_mask", format!("cannot be read: {e:?}")))?;
-    if let Some(i) = mask.iter().position(|m| !m.is_finite()) {
-        return Err(ModelError::arg(
-            format!("loss_mask[{}, {}]", i / t, i % t),
-            "must be finite (1 = counted, 0 = not)",
-        ));
-    }
-    let counted = |c: usize| (0..rows).any(|r| mask[r * t + c] != 0.0);
-    let first = (1..t).find(|&c| counted(c));
-    let last = (1..t).rev().find(|&c| counted(c));
-    // Nothing counts: still project one position (times a zero mask) so the policy output
-    // stays on the tape and backward works.
-    let range = match (first, last) {
-        (Some(f), Some(l)) => Some((f - 1, l)),
-        _ => (t >= 2).then_some((0, 1)),
-    };
-    let n_tokens = (0..rows)
-        .map(|r| mask[r * t + 1..(r + 1) * t].iter().sum())
-        .collect();
-    Ok(Window { range, n_tokens })
-}
-
-/// Policy (and optionally reference and perturbed) sequence log-probs of a right-padded batch.
-///
-/// `policy` may live on an autodiff device (its log-probs then carry grad). `reference` is
-/// never differentiated: pass it on a plain device (e.g. `policy.valid()` or a loaded copy);
-/// one on an autodiff device is run through its inner device. Returned tensors other than
-/// `policy` live on the policy's inner device.
-///
-/// # Shapes
-/// `input_ids` `[R, T]`, `loss_mask` `[R, T]` → [`SequenceLogps`] of `[R]` tensors.
-///
-/// # Errors
-/// An empty batch, mismatched shapes, an id outside the vocabulary, a non-finite mask value,
-/// `chunk_size == 0`, ε without a reference or not finite, or a reference with another
-/// vocabulary size.
-pub fn sequence_logps(
-    policy: &Model,
-    reference: Option<&Model>,
-    input_ids: Tensor<2, Int>,
-    loss_mask: Tensor<2>,
-    opts: &LogpsOptions,
-) -> Result<SequenceLogps> {
-    let [rows, t] = input_ids.dims();
-    if loss_mask.dims() != [rows, t] {
-        return Err(ModelError::arg(
-            "loss_mask",
-            format!(
-                "shape {:?} differs from input_ids {:?}",
-                loss_mask.dims(),
-                [rows, t]
-            ),
-        ));
-    }
+/// Checks the models and options; ε when the perturbed policies are asked for.
+fn check(policy: &Model, reference: Option<&Model>, opts: &LogpsOptions) -> Result<Option<f64>> {
     if opts.chunk_size == 0 {
         return Err(ModelError::arg("chunk_size", "must be at least 1"));
     }
@@ -207,41 +132,126 @@ pub fn sequence_logps(
             ),
         ));
     }
+    Ok(epsilon)
+}
 
+/// Policy (and optionally reference and perturbed) sequence log-probs of a right-padded batch.
+///
+/// The rows are packed before anything runs ([`PackedBatch::push_sequence`]): each row is
+/// cut after its last counted token and the rows are laid end to end, so padding costs
+/// nothing. `loss_mask` values must be 0 or 1.
+///
+/// `policy` may live on an autodiff device (its log-probs then carry grad). `reference` is
+/// never differentiated: pass it on a plain device (e.g. `policy.valid()` or a loaded copy);
+/// one on an autodiff device is run through its inner device. Returned tensors other than
+/// `policy` live on the policy's inner device.
+///
+/// # Shapes
+/// `input_ids` `[R, T]`, `loss_mask` `[R, T]` → [`SequenceLogps`] of `[R]` tensors.
+///
+/// # Errors
+/// An empty batch, mismatched shapes, an id outside the vocabulary, a mask value other than
+/// 0 or 1, `chunk_size == 0`, ε without a reference or not finite, or a reference with
+/// another vocabulary size.
+pub fn sequence_logps(
+    policy: &Model,
+    reference: Option<&Model>,
+    input_ids: Tensor<2, Int>,
+    loss_mask: Tensor<2>,
+    opts: &LogpsOptions,
+) -> Result<SequenceLogps> {
+    let [rows, t] = input_ids.dims();
+    if loss_mask.dims() != [rows, t] {
+        return Err(ModelError::arg(
+            "loss_mask",
+            format!(
+                "shape {:?} differs from input_ids {:?}",
+                loss_mask.dims(),
+                [rows, t]
+            ),
+        ));
+    }
     if rows == 0 || t == 0 {
         return Err(ModelError::arg(
             "input_ids",
             format!("shape {:?}: the batch is empty", [rows, t]),
         ));
     }
+    check(policy, reference, opts)?;
+    let ids = read_ids(&input_ids, policy.config().vocab_size)?;
+    let mask: Vec<f32> = loss_mask
+        .to_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| ModelError::arg("loss_mask", format!("cannot be read: {e:?}")))?;
+    if let Some(i) = mask.iter().position(|&m| m != 0.0 && m != 1.0) {
+        return Err(ModelError::arg(
+            format!("loss_mask[{}, {}]", i / t, i % t),
+            format!("is {}; it must be 1 (counted) or 0 (not)", mask[i]),
+        ));
+    }
+    let mut batch = PackedBatch::new(rows);
+    for r in 0..rows {
+        let row: Vec<u32> = ids[r * t..(r + 1) * t]
+            .iter()
+            .map(|&id| id as u32)
+            .collect();
+        let counted: Vec<bool> = mask[r * t..(r + 1) * t].iter().map(|&m| m == 1.0).collect();
+        batch.push_sequence(&row, &counted, r)?;
+    }
+    packed_logps(policy, reference, &batch, opts)
+}
+
+/// Per-slot log-probs of a packed batch (crate::packed): prefix sharing and no padding, the
+/// rest as [`sequence_logps`] (whose rows are this function's slots).
+///
+/// # Errors
+/// A batch without slots, an id outside the vocabulary, `chunk_size == 0`, ε without a
+/// reference or not finite, or a reference with another vocabulary size.
+pub fn packed_logps(
+    policy: &Model,
+    reference: Option<&Model>,
+    batch: &PackedBatch,
+    opts: &LogpsOptions,
+) -> Result<SequenceLogps> {
+    let epsilon = check(policy, reference, opts)?;
+    let slots = batch.slots();
+    if slots == 0 {
+        return Err(ModelError::arg("batch", "has no outputs: nothing to score"));
+    }
+    let vocab = policy.config().vocab_size;
+    if let Some(i) = batch.ids().iter().position(|&id| id as usize >= vocab) {
+        return Err(ModelError::arg(
+            format!("input_ids[{i}]"),
+            format!(
+                "token id {} is outside the vocabulary (size {vocab}); pad with a valid id (e.g. eos) and mask it",
+                batch.ids()[i]
+            ),
+        ));
+    }
     let device = policy.device();
     let plain = device.clone().without_autodiff();
-    let Window { range, n_tokens } = window(&input_ids, &loss_mask, vocab)?;
-    let Some((lo, hi)) = range else {
-        // `T = 1`: no token can be scored (position 0 never counts). The policy's zeros stay
-        // on the tape (0 · logits) so that backward works on any batch.
-        let zeros = || Tensor::<1>::zeros([rows], &plain);
-        let logits = policy.forward(to_device(input_ids, &device)); // [R, 1, V]
+    let n_tokens = Tensor::from_data(TensorData::new(batch.tokens_per_slot(), [slots]), &plain);
+    let entries = batch.entries();
+    if entries.is_empty() {
+        // Nothing counts: the policy's zeros stay on the tape (0 · a logit) so that backward
+        // works on any batch.
+        let zeros = || Tensor::<1>::zeros([slots], &plain);
+        let one = Tensor::<2, Int>::zeros([1, 1], &device);
+        let logit = policy.forward(one).sum(); // [1]
         return Ok(SequenceLogps {
-            policy: logits.sum_dim(2).reshape([rows]) * 0.0,
+            policy: Tensor::<1>::zeros([slots], &device) + logit * 0.0,
             reference: reference.map(|_| zeros()),
             perturbed: epsilon.map(|_| Perturbed {
                 p: zeros(),
                 n: zeros(),
             }),
-            n_tokens: zeros(),
+            n_tokens,
             logits_sum: zeros(),
         });
-    };
+    }
 
-    // Decoder inputs `[R, hi]`; labels and mask of logits positions lo..hi (columns lo+1..=hi).
-    let ids = to_device(input_ids, &device);
-    let labels = ids.clone().slice(s![.., lo + 1..hi + 1]); // [R, W]
-    let labels_plain = to_device(labels.clone().without_autodiff(), &plain);
-    let mask = to_device(loss_mask.without_autodiff(), &plain).slice(s![.., lo + 1..hi + 1]);
-    let ids = ids.slice(s![.., 0..hi]);
-
-    let h_policy = policy.forward_hidden(ids.clone()); // [R, hi, H]
+    let h_policy = policy.forward_packed(batch); // [N, H]
     let reference: Option<Cow<'_, Model>> = reference.map(|r| {
         if r.device().is_autodiff() {
             Cow::Owned(r.valid())
@@ -249,48 +259,58 @@ pub fn sequence_logps(
             Cow::Borrowed(r)
         }
     });
-    let h_reference = reference
-        .as_ref()
-        .map(|r| r.forward_hidden(to_device(ids.without_autodiff(), &r.device())));
-
+    let h_reference = reference.as_ref().map(|r| r.forward_packed(batch));
     let head_policy = policy.output_head();
     let head_reference = reference.as_ref().map(|r| r.output_head());
-    let n_chunks = (hi - lo).div_ceil(opts.chunk_size);
+
+    // About `chunk_size` positions per sequence per chunk, as a right-padded walk would take.
+    let chunk = opts.chunk_size * batch.n_sequences().max(1);
+    let n_chunks = entries.len().div_ceil(chunk);
     let mut pol_parts = Vec::with_capacity(n_chunks);
     let mut logit_parts = Vec::with_capacity(n_chunks);
     let mut ref_parts = Vec::with_capacity(n_chunks);
     let mut p_parts = Vec::with_capacity(n_chunks);
     let mut n_parts = Vec::with_capacity(n_chunks);
-    let mut start = lo;
-    while start < hi {
-        let end = (start + opts.chunk_size).min(hi);
-        let (a, b) = (start - lo, end - lo);
-        let m = mask.clone().slice(s![.., a..b]); // [R, C]
-        let y = labels.clone().slice(s![.., a..b]).unsqueeze_dim::<3>(2); // [R, C, 1]
-        let f_pol = f32(head_policy.forward(h_policy.clone().slice(s![.., start..end, ..]))); // [R, C, V]
-        pol_parts.push(masked_sum(token_logps(f_pol.clone(), y), m.clone()));
+    for part in entries.chunks(chunk) {
+        let c = part.len();
+        let from: Vec<i64> = part.iter().map(|e| e.from as i64).collect();
+        let labels: Vec<i64> = part.iter().map(|e| i64::from(e.label)).collect();
+        // One-hot `[slots, C]`: entry c adds to row slot(c).
+        let mut onehot = vec![0.0f32; slots * c];
+        for (j, e) in part.iter().enumerate() {
+            onehot[e.slot * c + j] = 1.0;
+        }
+        let onehot = TensorData::new(onehot, [slots, c]);
+        let sum_plain = Tensor::<2>::from_data(onehot.clone(), &plain);
+        let sum_dev = Tensor::<2>::from_data(onehot, &device);
+        let y = Tensor::<2, Int>::from_data(TensorData::new(labels, [c, 1]), &plain);
+        let from_dev = Tensor::<1, Int>::from_data(TensorData::new(from.clone(), [c]), &device);
+        let project = |head: &OutputHead, h: &Tensor<2>, idx: Tensor<1, Int>| {
+            let rows = h.clone().select(0, idx).unsqueeze_dim::<3>(0); // [1, C, H]
+            f32(head.forward(rows)).squeeze_dim::<2>(0) // [C, V]
+        };
+        let f_pol = project(&head_policy, &h_policy, from_dev);
+        let y_dev = to_device(y.clone(), &device);
+        pol_parts.push(sum_dev.matmul(token_logps(f_pol.clone(), y_dev)));
 
-        let f = f_pol.without_autodiff(); // [R, C, V], no grad
-        logit_parts.push(masked_sum(
-            f.clone().sum_dim(2).squeeze_dim::<2>(2),
-            m.clone(),
-        ));
-        if let (Some(head_ref), Some(h_ref)) = (&head_reference, &h_reference) {
-            let y = labels_plain
-                .clone()
-                .slice(s![.., a..b])
-                .unsqueeze_dim::<3>(2);
-            let f_ref = head_ref.forward(h_ref.clone().slice(s![.., start..end, ..]));
-            let f_ref = f32(to_device(f_ref, &plain)); // [R, C, V]
-            ref_parts.push(masked_sum(token_logps(f_ref.clone(), y.clone()), m.clone()));
+        let f = f_pol.without_autodiff(); // [C, V], no grad
+        logit_parts.push(sum_plain.clone().matmul(f.clone().sum_dim(1)));
+        if let (Some(head_ref), Some(h_ref), Some(r)) = (&head_reference, &h_reference, &reference)
+        {
+            let from_ref = Tensor::<1, Int>::from_data(TensorData::new(from, [c]), &r.device());
+            let f_ref = to_device(project(head_ref, h_ref, from_ref), &plain); // [C, V]
+            ref_parts.push(
+                sum_plain
+                    .clone()
+                    .matmul(token_logps(f_ref.clone(), y.clone())),
+            );
             if let Some(eps) = epsilon {
                 let f_p = f.clone() * (1.0 + eps) - f_ref.clone() * eps;
                 let f_n = f * (1.0 - eps) + f_ref * eps;
-                p_parts.push(masked_sum(token_logps(f_p, y.clone()), m.clone()));
-                n_parts.push(masked_sum(token_logps(f_n, y), m));
+                p_parts.push(sum_plain.clone().matmul(token_logps(f_p, y.clone())));
+                n_parts.push(sum_plain.matmul(token_logps(f_n, y)));
             }
         }
-        start = end;
     }
 
     Ok(SequenceLogps {
@@ -300,7 +320,7 @@ pub fn sequence_logps(
             p: total(p_parts),
             n: total(n_parts),
         }),
-        n_tokens: Tensor::from_data(TensorData::new(n_tokens, [rows]), &plain),
+        n_tokens,
         logits_sum: total(logit_parts),
     })
 }

@@ -25,6 +25,7 @@ use burn::tensor::{Bool, DType, Distribution};
 use crate::arch::NormStyle;
 use crate::config::ModelConfig;
 use crate::layers::{AttnMask, DecoderLayer, LayerCache, Masks, ParamSource, RmsNorm, cast};
+use crate::packed::PackedBatch;
 use crate::rope::Rope;
 
 /// A causal language model, laid out like HF's `*ForCausalLM` (`model.embed_tokens`,
@@ -354,9 +355,52 @@ impl Model {
         };
         let mut x = self.embed(input_ids); // [B, T, H]
         for layer in &self.layers {
-            x = layer.forward(x, &rope, &masks, None);
+            x = layer.forward(x, &rope, &masks, None, None);
         }
         self.norm.forward(x)
+    }
+
+    /// Final-normed hidden states of a packed row (crate::packed): linear layers over the
+    /// row's N tokens, attention per segment with prefix/branch masks and per-branch
+    /// positions.
+    ///
+    /// # Shapes
+    /// `batch` of N tokens → `[N, hidden]`.
+    ///
+    /// # Panics
+    /// If the batch is empty (callers check [`PackedBatch::is_empty`]).
+    pub fn forward_packed(&self, batch: &PackedBatch) -> Tensor<2> {
+        assert!(!batch.is_empty(), "forward_packed: the packed row is empty");
+        let device = self.device();
+        let n = batch.len();
+        let packing = batch.packing(&device);
+        let rope = self.rope.tables(
+            &packing.positions,
+            packing.segments,
+            packing.len,
+            &device,
+            self.compute_dtype(),
+        );
+        let full = if packing.branched {
+            AttnMask::Explicit(batch.mask(None, &device))
+        } else {
+            // Segments are contiguous from slot 0 and padded at the end only: plain causal
+            // attention is exact for every real query.
+            AttnMask::Causal
+        };
+        let sliding = self
+            .window()
+            .filter(|&w| w < packing.len)
+            .map(|w| AttnMask::Explicit(batch.mask(Some(w), &device)));
+        let masks = Masks { full, sliding };
+        let ids: Vec<i64> = batch.ids().iter().map(|&t| i64::from(t)).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
+        let mut x = self.embed(ids); // [1, N, H]
+        for layer in &self.layers {
+            x = layer.forward(x, &rope, &masks, None, Some(&packing));
+        }
+        let h = x.dims()[2];
+        self.norm.forward(x).reshape([n, h])
     }
 
     /// The window of the sliding layers, when any layer slides.
@@ -453,7 +497,7 @@ impl Model {
         cache.layers.resize(self.layers.len(), None);
         let mut x = self.embed(input_ids);
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward(x, &rope, &masks, Some(slot));
+            x = layer.forward(x, &rope, &masks, Some(slot), None);
         }
         cache.len += tq;
         self.norm.forward(x)

@@ -121,6 +121,12 @@ pub struct TrainConfig {
     /// Positions per chunk when turning hidden states into log-probs (memory vs speed).
     #[serde(default = "default_chunk")]
     pub logps_chunk_size: usize,
+    /// Compute each pair's prompt once for both completions: one packed segment
+    /// `[prompt | chosen | rejected]` where rejected tokens never attend to chosen ones and
+    /// continue the prompt's positions. Exact (the same log-probs up to float rounding);
+    /// `false` runs prompt+chosen and prompt+rejected as separate sequences, as trl does.
+    #[serde(default = "default_true")]
+    pub prefix_sharing: bool,
     /// trl's `bf16`: mixed precision. The policy keeps f32 master weights and AdamW moments
     /// and computes in bfloat16; a frozen reference is held in bfloat16; log-softmax,
     /// log-prob sums, losses and β stay f32. Needs a device with bf16 tensors.

@@ -10,7 +10,7 @@ use prefzoo_model::Model;
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::forward::{PairIndices, forward};
+use crate::forward::{ForwardOptions, PairIndices, forward};
 use crate::metrics::{PairValues, Window};
 use crate::reference::{Reference, Split};
 
@@ -63,7 +63,7 @@ pub fn evaluate(
     data: &PreferenceDataset,
     split: Split,
     batch_size: usize,
-    chunk_size: usize,
+    opts: ForwardOptions,
 ) -> Result<EvalResult, TrainError> {
     let mut window = Window::default();
     let mut pairs = Vec::with_capacity(data.len());
@@ -79,7 +79,7 @@ pub fn evaluate(
                 indices: chunk,
             },
             needs,
-            chunk_size,
+            opts,
         )?;
         let out = loss.compute(&fwd.inputs, Phase::Eval);
         let x = &fwd.inputs;

@@ -1,16 +1,21 @@
 //! One micro-batch through the models: collated pairs → the per-pair [`LossInputs`].
 //!
 //! Rows 0..n of the batch are prompt+chosen, rows n..2n prompt+rejected (trl's concatenated
-//! order); the model crate turns hidden states into summed completion log-probs in sequence
-//! chunks, with the ε-perturbed log-probs computed from the same logits without grad. This file
-//! only moves data between the collated batch, the models and the loss's inputs.
+//! order). With `prefix_sharing` (the default) each pair becomes one packed segment
+//! `[prompt | chosen | rejected]` in which the rejected tokens never see the chosen ones and
+//! continue the prompt's positions (prefzoo_model's `PackedBatch`): the prompt is computed
+//! once per pair instead of twice, and no row is padded. Without it each row is its own
+//! packed sequence (still unpadded). The model crate turns hidden states into summed
+//! completion log-probs in chunks, with the ε-perturbed log-probs computed from the same
+//! logits without grad. This file only moves data between the collated batch, the models and
+//! the loss's inputs.
 
 use burn::prelude::*;
 use prefzoo_core::ops::{from_f64, to_vec_f64};
 use prefzoo_core::{LossInputs, Needs, PerturbedLogps};
 use prefzoo_data::PairBatch;
 use prefzoo_model::Model;
-use prefzoo_model::{LogpsOptions, sequence_logps};
+use prefzoo_model::{Branch, LogpsOptions, PackedBatch, packed_logps};
 
 use crate::error::TrainError;
 use crate::reference::{Reference, Split};
@@ -35,6 +40,70 @@ pub struct PairIndices<'a> {
     pub indices: &'a [usize],
 }
 
+/// How a micro-batch is run through the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardOptions {
+    /// Positions per sequence per lm_head chunk (`logps_chunk_size`).
+    pub chunk_size: usize,
+    /// Compute each pair's prompt once for both completions (`prefix_sharing`).
+    pub prefix_sharing: bool,
+}
+
+impl Default for ForwardOptions {
+    fn default() -> Self {
+        Self {
+            chunk_size: 64,
+            prefix_sharing: true,
+        }
+    }
+}
+
+impl From<&crate::TrainConfig> for ForwardOptions {
+    fn from(cfg: &crate::TrainConfig) -> Self {
+        Self {
+            chunk_size: cfg.logps_chunk_size,
+            prefix_sharing: cfg.prefix_sharing,
+        }
+    }
+}
+
+/// The batch as one packed row: pair `k`'s chosen completion scored into slot `k`, its
+/// rejected into `n + k`. With `share`, a pair whose two rows start with the same prompt
+/// (always, unless a cut left them different) holds it once.
+pub fn pack(batch: &PairBatch, share: bool) -> Result<PackedBatch, TrainError> {
+    let n = batch.n_pairs;
+    let mut packed = PackedBatch::new(2 * n);
+    let counted = |r: usize| -> Vec<bool> { batch.row_mask(r).iter().map(|&m| m != 0.0).collect() };
+    for k in 0..n {
+        let (c, r) = (k, n + k);
+        let (pc, pr) = (batch.prompt_lens[c], batch.prompt_lens[r]);
+        let row_c = &batch.row(c)[..pc + batch.completion_lens[c]];
+        let row_r = &batch.row(r)[..pr + batch.completion_lens[r]];
+        if share && pc == pr && row_c[..pc] == row_r[..pr] {
+            let (mc, mr) = (counted(c), counted(r));
+            packed.push_shared(
+                &row_c[..pc],
+                &[
+                    Branch {
+                        ids: &row_c[pc..],
+                        counted: &mc[pc..row_c.len()],
+                        slot: c,
+                    },
+                    Branch {
+                        ids: &row_r[pr..],
+                        counted: &mr[pr..row_r.len()],
+                        slot: r,
+                    },
+                ],
+            )?;
+        } else {
+            packed.push_sequence(row_c, &counted(c)[..row_c.len()], c)?;
+            packed.push_sequence(row_r, &counted(r)[..row_r.len()], r)?;
+        }
+    }
+    Ok(packed)
+}
+
 /// The batch's ids and completion mask as tensors on `device`.
 pub fn batch_tensors(batch: &PairBatch, device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
     let shape = [2 * batch.n_pairs, batch.seq_len];
@@ -51,21 +120,21 @@ pub fn forward(
     batch: &PairBatch,
     at: PairIndices<'_>,
     needs: &Needs,
-    chunk_size: usize,
+    opts: ForwardOptions,
 ) -> Result<Forward, TrainError> {
     let device = policy.device();
     let n = batch.n_pairs;
-    let (ids, mask) = batch_tensors(batch, &device);
+    let packed = pack(batch, opts.prefix_sharing)?;
     let ref_model = if needs.reference.needed() {
         reference.model()
     } else {
         None
     };
-    let opts = LogpsOptions {
+    let logps = LogpsOptions {
         epsilon: needs.perturbation,
-        chunk_size,
+        chunk_size: opts.chunk_size,
     };
-    let out = sequence_logps(policy, ref_model, ids, mask, &opts)?;
+    let out = packed_logps(policy, ref_model, &packed, &logps)?;
     let halves = |t: Tensor<1>| (t.clone().slice(0..n), t.slice(n..2 * n));
 
     let (policy_chosen_logps, policy_rejected_logps) = halves(out.policy);

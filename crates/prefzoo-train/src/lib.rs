@@ -27,4 +27,5 @@ pub mod trainer;
 pub use config::TrainConfig;
 pub use error::TrainError;
 pub use evaluate::{EvalResult, PairScore, evaluate};
+pub use forward::ForwardOptions;
 pub use trainer::{TrainOptions, TrainSummary, Trainer};

@@ -21,7 +21,7 @@ use crate::checkpoint::{self, CheckpointParts, TrainerState};
 use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::evaluate::{EvalResult, evaluate};
-use crate::forward::{PairIndices, forward};
+use crate::forward::{ForwardOptions, PairIndices, forward};
 use crate::metrics::{MetricsSink, PairValues, Window, record};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::plan::StepPlan;
@@ -326,7 +326,7 @@ impl Trainer {
                 &batch,
                 at,
                 &self.parts.needs,
-                self.cfg.logps_chunk_size,
+                ForwardOptions::from(&self.cfg),
             )?;
             let out = self.parts.loss.compute(&fwd.inputs, Phase::Train);
             let mut objective = out.loss.clone();
@@ -412,7 +412,7 @@ impl Trainer {
             data,
             Split::Eval,
             self.cfg.per_device_eval_batch_size,
-            self.cfg.logps_chunk_size,
+            ForwardOptions::from(&self.cfg),
         ))
     }
 

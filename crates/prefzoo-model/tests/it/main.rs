@@ -8,3 +8,4 @@ mod generate;
 mod golden;
 mod hub;
 mod logps;
+mod packed;
