@@ -124,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.batch_size.max(1),
         prefzoo_train::ForwardOptions {
             prefix_sharing: !args.no_prefix_sharing,
+            max_segment: args.max_length,
             ..Default::default()
         },
     )?;

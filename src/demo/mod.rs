@@ -192,7 +192,7 @@ impl EvalKit {
                     256,
                     prefzoo_train::ForwardOptions {
                         chunk_size: 32,
-                        prefix_sharing: true,
+                        ..Default::default()
                     },
                 )?;
                 let items: Vec<(i8, f64)> = r

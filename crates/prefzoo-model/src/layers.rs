@@ -26,7 +26,6 @@ use burn::tensor::{Bool, DType};
 
 use crate::arch::{Activation, NormStyle};
 use crate::config::ModelConfig;
-use crate::packed::Packing;
 use crate::rope::{RopeTables, apply_rope};
 
 /// Where a model's parameters come from: a random init or a checkpoint. `name` is the HF
@@ -181,33 +180,118 @@ pub struct Attention {
     pub local_rope: bool,
 }
 
+/// Where a forward's tokens sit and how they may attend: rows (right-padded training batches,
+/// left-padded cached ones), or a packed row attended bucket by bucket (crate::packed).
+#[derive(Debug, Clone)]
+pub(crate) enum AttnContext {
+    /// `[B, T]` rows; rope tables `[B or 1, 1, T, head_dim/2]`.
+    Rows { rope: RopeTables, masks: Masks },
+    /// One packed row of `tokens` tokens.
+    Packed {
+        tokens: usize,
+        /// `from[t]`: where flat token `t` sits in the buckets' `[S_b·L_b]` outputs laid end
+        /// to end; `None` for the identity layout.
+        from: Option<Tensor<1, Int>>,
+        buckets: Vec<AttnBucket>,
+    },
+}
+
+/// One attention call of a packed row: `segments` segments padded to `len`.
+#[derive(Debug, Clone)]
+pub(crate) struct AttnBucket {
+    pub(crate) segments: usize,
+    pub(crate) len: usize,
+    /// `to[s·L + i]`: the flat index of the bucket's segment `s`'s token `i`; `None` when the
+    /// row already is `[S, L]` in order.
+    pub(crate) to: Option<Tensor<1, Int>>,
+    /// Tables `[S, 1, L, head_dim/2]`.
+    pub(crate) rope: RopeTables,
+    pub(crate) masks: Masks,
+}
+
+impl AttnBucket {
+    /// The bucket's tokens of a packed `[1, N, D]` tensor, as `[S, L, D]`.
+    fn gather(&self, y: Tensor<3>, tokens: usize) -> Tensor<3> {
+        let d = y.dims()[2];
+        match &self.to {
+            None => y.reshape([self.segments, self.len, d]),
+            Some(to) => {
+                y.reshape([tokens, d])
+                    .select(0, to.clone())
+                    .reshape([self.segments, self.len, d])
+            }
+        }
+    }
+}
+
 impl Attention {
     /// # Shapes
-    /// `x` `[B, T, H]`, rope tables `[B or 1, 1, T, head_dim/2]` → `[B, T, H]`.
-    /// With `cache`, the new keys/values are appended to it and attention runs over
-    /// `T_past + T` keys. With `packing`, `x` is a packed row `[1, N, H]` and attention runs
-    /// per segment (`[S, heads, L, head_dim]`; rope tables and masks in that layout).
+    /// `x` `[B, T, H]` → `[B, T, H]` (a packed row is `[1, N, H]`). With `cache` (rows only),
+    /// the new keys/values are appended to it and attention runs over `T_past + T` keys.
     pub(crate) fn forward(
         &self,
         x: Tensor<3>,
+        ctx: &AttnContext,
+        cache: Option<&mut Option<LayerCache>>,
+    ) -> Tensor<3> {
+        let q = linear(&self.q_proj, x.clone());
+        let k = linear(&self.k_proj, x.clone());
+        let v = linear(&self.v_proj, x);
+        let out = match ctx {
+            AttnContext::Rows { rope, masks } => self.attend(q, k, v, rope, masks, cache),
+            AttnContext::Packed {
+                tokens,
+                from,
+                buckets,
+            } => {
+                let mut outs: Vec<Tensor<2>> = buckets
+                    .iter()
+                    .map(|b| {
+                        let g = |y: Tensor<3>| b.gather(y, *tokens);
+                        let out = self.attend(
+                            g(q.clone()),
+                            g(k.clone()),
+                            g(v.clone()),
+                            &b.rope,
+                            &b.masks,
+                            None,
+                        );
+                        let d = out.dims()[2];
+                        out.reshape([b.segments * b.len, d])
+                    })
+                    .collect();
+                let out = if outs.len() == 1 {
+                    outs.pop().expect("one bucket")
+                } else {
+                    Tensor::cat(outs, 0)
+                };
+                let d = out.dims()[1];
+                match from {
+                    None => out.reshape([1, *tokens, d]),
+                    Some(from) => out.select(0, from.clone()).reshape([1, *tokens, d]),
+                }
+            }
+        };
+        linear(&self.o_proj, out)
+    }
+
+    /// Attention of projected `q`, `k`, `v` `[B, T, heads·head_dim]` → `[B, T, nh·head_dim]`
+    /// (before `o_proj`).
+    fn attend(
+        &self,
+        q: Tensor<3>,
+        k: Tensor<3>,
+        v: Tensor<3>,
         rope: &RopeTables,
         masks: &Masks,
         cache: Option<&mut Option<LayerCache>>,
-        packing: Option<&Packing>,
     ) -> Tensor<3> {
-        let [b_row, t_row, _] = x.dims();
-        let (b, t) = packing.map_or((b_row, t_row), |p| (p.segments, p.len));
+        let [b, t, _] = q.dims();
         let (nh, nkv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let heads = |y: Tensor<3>, n: usize| {
-            let y = match packing {
-                Some(p) => p.to_segments(y),
-                None => y,
-            };
-            y.reshape([b, t, n, hd]).swap_dims(1, 2) // [B, n, T, hd]
-        };
-        let mut q = heads(linear(&self.q_proj, x.clone()), nh);
-        let mut k = heads(linear(&self.k_proj, x.clone()), nkv);
-        let v = heads(linear(&self.v_proj, x), nkv);
+        let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2); // [B, n, T, hd]
+        let mut q = heads(q, nh);
+        let mut k = heads(k, nkv);
+        let v = heads(v, nkv);
         if let Some(norm) = &self.q_norm {
             q = norm.forward(q);
         }
@@ -254,12 +338,7 @@ impl Attention {
             cast(v, DType::F32),
         );
         let out = cast(attention(q, k, v, mask, None, options), dtype); // [B, nh, T, hd]
-        let out = out.swap_dims(1, 2).reshape([b, t, nh * hd]);
-        let out = match packing {
-            Some(p) => p.to_row(out),
-            None => out,
-        };
-        linear(&self.o_proj, out)
+        out.swap_dims(1, 2).reshape([b, t, nh * hd])
     }
 }
 
@@ -392,18 +471,12 @@ impl DecoderLayer {
     pub(crate) fn forward(
         &self,
         x: Tensor<3>,
-        rope: &RopeTables,
-        masks: &Masks,
+        ctx: &AttnContext,
         cache: Option<&mut Option<LayerCache>>,
-        packing: Option<&Packing>,
     ) -> Tensor<3> {
-        let attn = self.self_attn.forward(
-            self.input_layernorm.forward(x.clone()),
-            rope,
-            masks,
-            cache,
-            packing,
-        );
+        let attn = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), ctx, cache);
         match (
             &self.pre_feedforward_layernorm,
             &self.post_feedforward_layernorm,

@@ -24,7 +24,9 @@ use burn::tensor::{Bool, DType, Distribution};
 
 use crate::arch::NormStyle;
 use crate::config::ModelConfig;
-use crate::layers::{AttnMask, DecoderLayer, LayerCache, Masks, ParamSource, RmsNorm, cast};
+use crate::layers::{
+    AttnBucket, AttnContext, AttnMask, DecoderLayer, LayerCache, Masks, ParamSource, RmsNorm, cast,
+};
 use crate::packed::PackedBatch;
 use crate::rope::Rope;
 
@@ -349,13 +351,16 @@ impl Model {
                 &device,
             ))
         });
-        let masks = Masks {
-            full: AttnMask::Causal,
-            sliding,
+        let ctx = AttnContext::Rows {
+            rope,
+            masks: Masks {
+                full: AttnMask::Causal,
+                sliding,
+            },
         };
         let mut x = self.embed(input_ids); // [B, T, H]
         for layer in &self.layers {
-            x = layer.forward(x, &rope, &masks, None, None);
+            x = layer.forward(x, &ctx, None);
         }
         self.norm.forward(x)
     }
@@ -373,31 +378,47 @@ impl Model {
         assert!(!batch.is_empty(), "forward_packed: the packed row is empty");
         let device = self.device();
         let n = batch.len();
-        let packing = batch.packing(&device);
-        let rope = self.rope.tables(
-            &packing.positions,
-            packing.segments,
-            packing.len,
-            &device,
-            self.compute_dtype(),
-        );
-        let full = if packing.branched {
-            AttnMask::Explicit(batch.mask(None, &device))
-        } else {
-            // Segments are contiguous from slot 0 and padded at the end only: plain causal
-            // attention is exact for every real query.
-            AttnMask::Causal
+        let plan = batch.attention_plan();
+        let dtype = self.compute_dtype();
+        let int = |v: &[i64]| {
+            Tensor::<1, Int>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device)
         };
-        let sliding = self
-            .window()
-            .filter(|&w| w < packing.len)
-            .map(|w| AttnMask::Explicit(batch.mask(Some(w), &device)));
-        let masks = Masks { full, sliding };
+        let buckets = plan
+            .buckets
+            .iter()
+            .map(|b| {
+                let full = if plan.branched {
+                    AttnMask::Explicit(batch.mask(b, None, &device))
+                } else {
+                    // Segments start at slot 0 and are padded at the end only: plain causal
+                    // attention is exact for every real query.
+                    AttnMask::Causal
+                };
+                let sliding = self
+                    .window()
+                    .filter(|&w| w < b.len)
+                    .map(|w| AttnMask::Explicit(batch.mask(b, Some(w), &device)));
+                AttnBucket {
+                    segments: b.segments.len(),
+                    len: b.len,
+                    to: b.to.as_deref().map(int),
+                    rope: self
+                        .rope
+                        .tables(&b.positions, b.segments.len(), b.len, &device, dtype),
+                    masks: Masks { full, sliding },
+                }
+            })
+            .collect();
+        let ctx = AttnContext::Packed {
+            tokens: n,
+            from: plan.from.as_deref().map(int),
+            buckets,
+        };
         let ids: Vec<i64> = batch.ids().iter().map(|&t| i64::from(t)).collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
         let mut x = self.embed(ids); // [1, N, H]
         for layer in &self.layers {
-            x = layer.forward(x, &rope, &masks, None, Some(&packing));
+            x = layer.forward(x, &ctx, None);
         }
         let h = x.dims()[2];
         self.norm.forward(x).reshape([n, h])
@@ -490,14 +511,17 @@ impl Model {
         let sliding = self
             .window()
             .map(|w| AttnMask::Explicit(cache.positions_and_mask(tq, Some(w), &device).1));
-        let masks = Masks {
-            full: AttnMask::Explicit(mask),
-            sliding,
+        let ctx = AttnContext::Rows {
+            rope,
+            masks: Masks {
+                full: AttnMask::Explicit(mask),
+                sliding,
+            },
         };
         cache.layers.resize(self.layers.len(), None);
         let mut x = self.embed(input_ids);
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward(x, &rope, &masks, Some(slot), None);
+            x = layer.forward(x, &ctx, Some(slot));
         }
         cache.len += tq;
         self.norm.forward(x)

@@ -255,52 +255,68 @@ impl PackedBatch {
         n
     }
 
-    /// The attention layout on `device` (see [`Packing`]).
-    pub(crate) fn packing(&self, device: &Device) -> Packing {
-        let s = self.segments.len();
-        let l = self.segments.iter().map(Segment::len).max().unwrap_or(0);
-        let uniform = self.segments.iter().all(|g| g.len() == l);
-        let mut positions = Vec::with_capacity(s * l);
-        for g in &self.segments {
-            positions.extend_from_slice(&self.positions[g.start..g.start + g.len()]);
-            positions.extend(std::iter::repeat_n(0, l - g.len()));
+    /// How attention runs over the segments (see [`AttentionPlan`]).
+    pub(crate) fn attention_plan(&self) -> AttentionPlan {
+        let mut order: Vec<usize> = (0..self.segments.len()).collect();
+        // Longest first; a stable sort keeps equal lengths in row order.
+        order.sort_by_key(|&k| std::cmp::Reverse(self.segments[k].len()));
+        let mut buckets: Vec<BucketPlan> = Vec::new();
+        for k in order {
+            let len = self.segments[k].len();
+            match buckets.last_mut() {
+                Some(b) if len * 5 >= b.len * 4 || b.len <= SMALL_SEGMENT => b.segments.push(k),
+                _ => buckets.push(BucketPlan {
+                    segments: vec![k],
+                    len,
+                    to: None,
+                    positions: Vec::new(),
+                }),
+            }
         }
-        let gather = (!uniform).then(|| {
-            let mut to = Vec::with_capacity(s * l);
-            let mut from = vec![0i64; self.ids.len()];
-            for (k, g) in self.segments.iter().enumerate() {
-                for i in 0..l {
-                    to.push((g.start + i.min(g.len() - 1)) as i64);
+        let identity = buckets.len() == 1
+            && buckets[0].segments.iter().enumerate().all(|(i, &k)| i == k)
+            && self.segments.iter().all(|g| g.len() == buckets[0].len);
+        let mut from = vec![0i64; self.ids.len()];
+        let mut base = 0;
+        for b in &mut buckets {
+            let mut to = Vec::with_capacity(b.segments.len() * b.len);
+            for (slot, &k) in b.segments.iter().enumerate() {
+                let g = &self.segments[k];
+                let n = g.len();
+                b.positions
+                    .extend_from_slice(&self.positions[g.start..g.start + n]);
+                b.positions.extend(std::iter::repeat_n(0, b.len - n));
+                for i in 0..b.len {
+                    to.push((g.start + i.min(n - 1)) as i64);
                 }
-                for i in 0..g.len() {
-                    from[g.start + i] = (k * l + i) as i64;
+                for i in 0..n {
+                    from[g.start + i] = (base + slot * b.len + i) as i64;
                 }
             }
-            let int = |v: Vec<i64>| {
-                let n = v.len();
-                Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device)
-            };
-            (int(to), int(from))
-        });
-        Packing {
-            segments: s,
-            len: l,
-            tokens: self.ids.len(),
-            gather,
-            positions,
+            base += b.segments.len() * b.len;
+            b.to = (!identity).then_some(to);
+        }
+        AttentionPlan {
+            from: (!identity).then_some(from),
             branched: self.segments.iter().any(|g| !g.branches.is_empty()),
+            buckets,
         }
     }
 
-    /// The attention mask `[S, 1, L, L]` (`true` = masked) of the packing: prefix/branch
+    /// The attention mask `[S_b, 1, L_b, L_b]` (`true` = masked) of a bucket: prefix/branch
     /// visibility, causality and, with a `window`, keys `window` or more positions back.
     /// A pad query sees only itself, so no row is all masked.
-    pub(crate) fn mask(&self, window: Option<usize>, device: &Device) -> Tensor<4, Bool> {
-        let s = self.segments.len();
-        let l = self.segments.iter().map(Segment::len).max().unwrap_or(0);
+    pub(crate) fn mask(
+        &self,
+        bucket: &BucketPlan,
+        window: Option<usize>,
+        device: &Device,
+    ) -> Tensor<4, Bool> {
+        let (s, l) = (bucket.segments.len(), bucket.len);
         let window = window.unwrap_or(usize::MAX);
         let mut mask = Vec::with_capacity(s * l * l);
-        for g in &self.segments {
+        for &k in &bucket.segments {
+            let g = &self.segments[k];
             let n = g.len();
             let parts: Vec<usize> = (0..n).map(|i| g.part(i)).collect();
             let pos = &self.positions[g.start..g.start + n];
@@ -321,47 +337,37 @@ impl PackedBatch {
     }
 }
 
-/// How a packed row maps onto per-segment attention: `[1, N, D]` ↔ `[S, L, D]`.
+/// Segments at most this long share one attention bucket whatever their lengths: padding them
+/// costs less than another round of per-bucket ops.
+const SMALL_SEGMENT: usize = 64;
+
+/// One attention call: segments of similar length padded to the longest, `L`.
 #[derive(Debug, Clone)]
-pub(crate) struct Packing {
-    pub(crate) segments: usize,
+pub(crate) struct BucketPlan {
+    /// Which segments, in the bucket's order.
+    pub(crate) segments: Vec<usize>,
+    /// `L`: the longest segment's length.
     pub(crate) len: usize,
-    tokens: usize,
-    /// `(to, from)`: `to[k·L + i]` is the flat index of segment `k`'s token `i` (its last
-    /// token for pad slots), `from[t]` the padded slot of flat token `t`. `None` when every
-    /// segment has length L, so that the row is already `[S, L]` in order.
-    gather: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
-    /// Positions in the padded layout, `[S · L]` row-major (0 at pad slots).
+    /// `to[s·L + i]`: the flat index of the bucket's segment `s`'s token `i` (its last token
+    /// for pad slots); `None` when the row already is `[S, L]` in order.
+    pub(crate) to: Option<Vec<i64>>,
+    /// Positions in the padded layout `[S · L]` (0 at pad slots).
     pub(crate) positions: Vec<usize>,
-    /// Whether any segment has branches (plain causal masking is then not enough).
-    pub(crate) branched: bool,
 }
 
-impl Packing {
-    /// `[1, N, D]` → `[S, L, D]`.
-    pub(crate) fn to_segments(&self, x: Tensor<3>) -> Tensor<3> {
-        let d = x.dims()[2];
-        match &self.gather {
-            None => x.reshape([self.segments, self.len, d]),
-            Some((to, _)) => x.reshape([self.tokens, d]).select(0, to.clone()).reshape([
-                self.segments,
-                self.len,
-                d,
-            ]),
-        }
-    }
-
-    /// `[S, L, D]` → `[1, N, D]` (pad slots dropped).
-    pub(crate) fn to_row(&self, x: Tensor<3>) -> Tensor<3> {
-        let d = x.dims()[2];
-        match &self.gather {
-            None => x.reshape([1, self.tokens, d]),
-            Some((_, from)) => x
-                .reshape([self.segments * self.len, d])
-                .select(0, from.clone())
-                .reshape([1, self.tokens, d]),
-        }
-    }
+/// How attention runs over a packed row: segments sorted by length and grouped into buckets
+/// whose lengths differ by at most 25 % (padding wastes at most ~1.6× a segment's own
+/// `len²` attention cost, instead of padding everything to the longest), each bucket one
+/// `[S_b, heads, L_b, L_b]` attention, the outputs scattered back to the row.
+#[derive(Debug, Clone)]
+pub(crate) struct AttentionPlan {
+    /// `from[t]`: where flat token `t` sits in the buckets' outputs laid end to end; `None`
+    /// for the identity (one bucket of equal-length segments in row order).
+    pub(crate) from: Option<Vec<i64>>,
+    /// Whether any segment has branches (plain causal masking is then not enough).
+    pub(crate) branched: bool,
+    /// The buckets, longest first.
+    pub(crate) buckets: Vec<BucketPlan>,
 }
 
 #[cfg(test)]
@@ -406,7 +412,12 @@ mod tests {
         assert_eq!(b.tokens_per_slot(), [2.0, 2.0, 2.0]);
         assert_eq!(b.n_sequences(), 3);
         let dev = Device::flex();
-        let m: Vec<bool> = b.mask(None, &dev).into_data().try_to_vec().unwrap();
+        let plan = b.attention_plan();
+        assert_eq!(plan.buckets.len(), 1, "short segments share a bucket");
+        let bucket = &plan.buckets[0];
+        assert_eq!((bucket.segments.as_slice(), bucket.len), (&[0, 1][..], 8));
+        assert_eq!(&bucket.positions[8..], &[0, 1, 2, 0, 0, 0, 0, 0]);
+        let m: Vec<bool> = b.mask(bucket, None, &dev).into_data().try_to_vec().unwrap();
         let (l, seg0) = (8, 0);
         let masked = |s: usize, i: usize, j: usize| m[s * l * l + i * l + j];
         // r1 (local 6) sees the prefix and r0, r1; never c0, c1.
@@ -419,12 +430,58 @@ mod tests {
         let row: Vec<bool> = (0..l).map(|j| masked(1, 5, j)).collect();
         assert_eq!(row, [true, true, true, true, true, false, true, true]);
         // A window of 2 positions: r1 (position 4) sees position 3 (r0) and 4 only.
-        let m: Vec<bool> = b.mask(Some(2), &dev).into_data().try_to_vec().unwrap();
+        let m: Vec<bool> = b
+            .mask(bucket, Some(2), &dev)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         let row: Vec<bool> = (0..l).map(|j| m[6 * l + j]).collect();
         assert_eq!(row, [true, true, true, true, true, false, false, true]);
-        let p = b.packing(&dev);
-        assert_eq!((p.segments, p.len), (2, 8));
-        assert_eq!(&p.positions[8..], &[0, 1, 2, 0, 0, 0, 0, 0]);
+        // Flat token t sits at from[t] of the bucket's [S·L] layout, and to inverts it.
+        let (from, to) = (plan.from.unwrap(), bucket.to.clone().unwrap());
+        for (t, &f) in from.iter().enumerate() {
+            assert_eq!(to[f as usize], t as i64);
+        }
+    }
+
+    #[test]
+    fn buckets_group_similar_lengths_longest_first() {
+        let mut b = PackedBatch::new(6);
+        for (slot, len) in [(0, 300usize), (1, 100), (2, 250), (3, 280), (4, 40), (5, 9)] {
+            let ids = vec![1u32; len];
+            let mut counted = vec![false; len];
+            counted[len - 1] = true;
+            b.push_sequence(&ids, &counted, slot).unwrap();
+        }
+        let plan = b.attention_plan();
+        let groups: Vec<(Vec<usize>, usize)> = plan
+            .buckets
+            .iter()
+            .map(|g| (g.segments.clone(), g.len))
+            .collect();
+        // 280 and 250 are within 25 % of 300; 100 is not, nor is 40 of 100; 9 joins 40, a
+        // bucket of short segments (≤ 64) whatever their lengths.
+        assert_eq!(
+            groups,
+            [(vec![0, 3, 2], 300), (vec![1], 100), (vec![4, 5], 40)],
+            "{groups:?}"
+        );
+        let (from, n) = (plan.from.unwrap(), b.len());
+        let laid: usize = plan.buckets.iter().map(|g| g.segments.len() * g.len).sum();
+        let mut seen = vec![false; laid];
+        for &f in &from {
+            assert!(!seen[f as usize], "two tokens in one slot");
+            seen[f as usize] = true;
+        }
+        assert_eq!(from.len(), n);
+        // Equal lengths in row order need no gather at all.
+        let mut u = PackedBatch::new(2);
+        u.push_sequence(&[1, 2, 3], &[false, true, true], 0)
+            .unwrap();
+        u.push_sequence(&[4, 5, 6], &[false, true, true], 1)
+            .unwrap();
+        let plan = u.attention_plan();
+        assert!(plan.from.is_none() && plan.buckets[0].to.is_none());
     }
 
     #[test]

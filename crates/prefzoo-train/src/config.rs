@@ -124,7 +124,9 @@ pub struct TrainConfig {
     /// Compute each pair's prompt once for both completions: one packed segment
     /// `[prompt | chosen | rejected]` where rejected tokens never attend to chosen ones and
     /// continue the prompt's positions. Exact (the same log-probs up to float rounding);
-    /// `false` runs prompt+chosen and prompt+rejected as separate sequences, as trl does.
+    /// `false` runs prompt+chosen and prompt+rejected as separate sequences, as trl does. A
+    /// pair longer than `max_length` in all (prompt + both completions) is not shared, so no
+    /// attention matrix exceeds `max_length²` and `prefzoo plan` holds either way.
     #[serde(default = "default_true")]
     pub prefix_sharing: bool,
     /// trl's `bf16`: mixed precision. The policy keeps f32 master weights and AdamW moments

@@ -47,6 +47,11 @@ pub struct ForwardOptions {
     pub chunk_size: usize,
     /// Compute each pair's prompt once for both completions (`prefix_sharing`).
     pub prefix_sharing: bool,
+    /// Share a pair only when `prompt + chosen + rejected` fits this many tokens
+    /// (`max_length`): a shared segment is then never longer than an unshared row, so its
+    /// attention scores (`len²`) never exceed the two rows' and `prefzoo plan`'s bounds at
+    /// `max_length` hold. Longer pairs run as two sequences. `None`: no limit.
+    pub max_segment: Option<usize>,
 }
 
 impl Default for ForwardOptions {
@@ -54,6 +59,7 @@ impl Default for ForwardOptions {
         Self {
             chunk_size: 64,
             prefix_sharing: true,
+            max_segment: None,
         }
     }
 }
@@ -63,14 +69,20 @@ impl From<&crate::TrainConfig> for ForwardOptions {
         Self {
             chunk_size: cfg.logps_chunk_size,
             prefix_sharing: cfg.prefix_sharing,
+            max_segment: cfg.max_length,
         }
     }
 }
 
 /// The batch as one packed row: pair `k`'s chosen completion scored into slot `k`, its
 /// rejected into `n + k`. With `share`, a pair whose two rows start with the same prompt
-/// (always, unless a cut left them different) holds it once.
-pub fn pack(batch: &PairBatch, share: bool) -> Result<PackedBatch, TrainError> {
+/// (always, unless a cut left them different) holds it once, when the shared segment fits
+/// `max_segment` tokens.
+pub fn pack(
+    batch: &PairBatch,
+    share: bool,
+    max_segment: Option<usize>,
+) -> Result<PackedBatch, TrainError> {
     let n = batch.n_pairs;
     let mut packed = PackedBatch::new(2 * n);
     let counted = |r: usize| -> Vec<bool> { batch.row_mask(r).iter().map(|&m| m != 0.0).collect() };
@@ -79,7 +91,8 @@ pub fn pack(batch: &PairBatch, share: bool) -> Result<PackedBatch, TrainError> {
         let (pc, pr) = (batch.prompt_lens[c], batch.prompt_lens[r]);
         let row_c = &batch.row(c)[..pc + batch.completion_lens[c]];
         let row_r = &batch.row(r)[..pr + batch.completion_lens[r]];
-        if share && pc == pr && row_c[..pc] == row_r[..pr] {
+        let fits = max_segment.is_none_or(|m| row_c.len() + row_r.len() - pr <= m);
+        if share && fits && pc == pr && row_c[..pc] == row_r[..pr] {
             let (mc, mr) = (counted(c), counted(r));
             packed.push_shared(
                 &row_c[..pc],
@@ -124,7 +137,7 @@ pub fn forward(
 ) -> Result<Forward, TrainError> {
     let device = policy.device();
     let n = batch.n_pairs;
-    let packed = pack(batch, opts.prefix_sharing)?;
+    let packed = pack(batch, opts.prefix_sharing, opts.max_segment)?;
     let ref_model = if needs.reference.needed() {
         reference.model()
     } else {
@@ -186,4 +199,39 @@ pub fn forward(
         mean_chosen_logits: mean(0..n),
         mean_rejected_logits: mean(n..2 * n),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two pairs collated as the trainer does (rows: chosen 0, 1; rejected 2, 3).
+    fn batch() -> PairBatch {
+        let pair = |p: &[u32], c: &[u32], r: &[u32]| prefzoo_data::TokenizedPair {
+            prompt_ids: p.to_vec(),
+            chosen_ids: c.to_vec(),
+            rejected_ids: r.to_vec(),
+            origin: prefzoo_data::Origin::new("x", 1),
+            truncated: false,
+        };
+        let a = pair(&[5, 6, 7], &[8, 9], &[10]);
+        let b = pair(&[3], &[4, 4, 4, 4], &[2, 2]);
+        prefzoo_data::collate::collate(&[&a, &b], 0, None, 1)
+    }
+
+    #[test]
+    fn pairs_share_their_prompt_when_the_segment_fits() {
+        let b = batch();
+        // Shared: [5 6 7 | 8 9 | 10] and [3 | 4 4 4 4 | 2 2]: 6 + 7 tokens, 8 + 6 scored.
+        let shared = pack(&b, true, Some(8)).unwrap();
+        assert_eq!(shared.ids(), &[5, 6, 7, 8, 9, 10, 3, 4, 4, 4, 4, 2, 2]);
+        assert_eq!(shared.n_scored(), 9);
+        // A limit of 6 tokens: the second pair (7 tokens shared) runs as two rows.
+        let capped = pack(&b, true, Some(6)).unwrap();
+        assert_eq!(capped.ids(), &[5, 6, 7, 8, 9, 10, 3, 4, 4, 4, 4, 3, 2, 2]);
+        // Unshared: every row on its own.
+        let unshared = pack(&b, false, None).unwrap();
+        assert_eq!(unshared.len(), 5 + 5 + 4 + 3);
+        assert_eq!(unshared.n_scored(), 9);
+    }
 }
