@@ -1,12 +1,14 @@
-//! `prefzoo init-model`: a randomly initialised Llama-family model in HF layout, with a
-//! word-level tokenizer (`w0 … w{V−2}`, `<eos>`), for experiments from scratch and benchmarks.
+//! `prefzoo init-model`: a randomly initialised Llama-family model in HF layout, for
+//! experiments from scratch and benchmarks. The tokenizer is either a word-level one written
+//! here (`w0 … w{V−2}`, `<eos>`) or, with `--tokenizer FILE`, a given `tokenizer.json` copied
+//! beside the weights (its `--eos-token` becomes eos and pad in the config files).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::prelude::*;
 use prefzoo_model::{Model, ModelConfig};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Arguments of `prefzoo init-model`.
 #[derive(Debug, clap::Args)]
@@ -14,7 +16,7 @@ pub struct Args {
     /// Output directory (HF layout).
     #[arg(long)]
     pub out: PathBuf,
-    /// Vocabulary size (the last id is `<eos>`, also the pad).
+    /// Vocabulary size (with the word-level tokenizer, the last id is `<eos>`, also the pad).
     #[arg(long, default_value_t = 8192)]
     pub vocab: usize,
     /// Hidden size.
@@ -32,30 +34,46 @@ pub struct Args {
     /// Key/value heads (grouped-query attention); default: `heads`.
     #[arg(long)]
     pub kv_heads: Option<usize>,
+    /// Share the input embedding with the lm_head (`tie_word_embeddings`).
+    #[arg(long)]
+    pub tie_embeddings: bool,
+    /// RoPE base frequency (`rope_theta`).
+    #[arg(long, default_value_t = 10000.0)]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon (`rms_norm_eps`).
+    #[arg(long, default_value_t = 1e-6)]
+    pub rms_norm_eps: f64,
+    /// Copy this HF `tokenizer.json` instead of writing the word-level one.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// With `--tokenizer`: the token that ends every completion (eos, also the pad).
+    #[arg(long, default_value = "<eos>", requires = "tokenizer")]
+    pub eos_token: String,
     /// Initialisation seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-/// Writes the model and its tokenizer.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.vocab >= 2, "--vocab must be at least 2");
-    let eos = (args.vocab - 1) as u32;
-    let mut cfg = ModelConfig::tiny_llama(
-        args.vocab,
-        args.hidden,
-        args.intermediate,
-        args.layers,
-        args.heads,
-        args.kv_heads.unwrap_or(args.heads),
-    )?;
-    cfg.eos_token_ids = vec![eos];
-    cfg.pad_token_id = Some(eos);
-    let dev = Device::flex();
-    dev.seed(args.seed);
-    let model = Model::init(&cfg, &dev);
-    let tok_dir = args.out.join(".tokenizer-tmp");
-    std::fs::create_dir_all(&tok_dir).with_context(|| format!("creating {}", tok_dir.display()))?;
+/// The id of `token` in a tokenizer.json: the model's vocabulary or the added tokens.
+fn token_id(tokenizer: &Value, token: &str) -> Option<u32> {
+    let from_vocab = tokenizer["model"]["vocab"]
+        .get(token)
+        .and_then(Value::as_u64);
+    let from_added = || {
+        tokenizer["added_tokens"].as_array()?.iter().find_map(|t| {
+            (t["content"].as_str() == Some(token))
+                .then(|| t["id"].as_u64())
+                .flatten()
+        })
+    };
+    from_vocab
+        .or_else(from_added)
+        .and_then(|id| u32::try_from(id).ok())
+}
+
+/// Writes the word-level tokenizer of `vocab` ids into `dir`; returns the eos id.
+fn write_word_level(dir: &Path, vocab_size: usize) -> anyhow::Result<u32> {
+    let eos = (vocab_size - 1) as u32;
     let mut vocab = serde_json::Map::new();
     for i in 0..eos {
         vocab.insert(format!("w{i}"), json!(i));
@@ -70,16 +88,102 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<eos>"}
     });
     let special = json!({"eos_token": "<eos>", "pad_token": "<eos>"});
-    std::fs::write(tok_dir.join("tokenizer.json"), tokenizer.to_string())?;
-    std::fs::write(tok_dir.join("tokenizer_config.json"), special.to_string())?;
-    std::fs::write(tok_dir.join("special_tokens_map.json"), special.to_string())?;
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string())?;
+    std::fs::write(dir.join("tokenizer_config.json"), special.to_string())?;
+    std::fs::write(dir.join("special_tokens_map.json"), special.to_string())?;
+    Ok(eos)
+}
+
+/// Copies `file` into `dir` as tokenizer.json and writes the special-token files naming
+/// `eos_token` as eos and pad; returns the eos id.
+fn copy_tokenizer(
+    dir: &Path,
+    file: &Path,
+    eos_token: &str,
+    vocab_size: usize,
+) -> anyhow::Result<u32> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let tokenizer: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let eos = token_id(&tokenizer, eos_token).with_context(|| {
+        format!(
+            "{} has no token {eos_token:?} (choose the eos with --eos-token)",
+            file.display()
+        )
+    })?;
+    anyhow::ensure!(
+        (eos as usize) < vocab_size,
+        "{}: {eos_token:?} has id {eos}, outside --vocab {vocab_size}",
+        file.display()
+    );
+    let max_id = tokenizer["model"]["vocab"]
+        .as_object()
+        .and_then(|v| v.values().filter_map(Value::as_u64).max());
+    if let Some(max_id) = max_id {
+        anyhow::ensure!(
+            (max_id as usize) < vocab_size,
+            "{} has ids up to {max_id}, outside --vocab {vocab_size}",
+            file.display()
+        );
+    }
+    let mut special = json!({"eos_token": eos_token, "pad_token": eos_token});
+    if let Some(unk) = tokenizer["model"]["unk_token"].as_str() {
+        special["unk_token"] = json!(unk);
+    }
+    let mut config = special.clone();
+    // A plain fast tokenizer in transformers: no class defaults (no bos is added).
+    config["tokenizer_class"] = json!("PreTrainedTokenizerFast");
+    std::fs::write(dir.join("tokenizer.json"), text)?;
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string())?;
+    std::fs::write(dir.join("special_tokens_map.json"), special.to_string())?;
+    Ok(eos)
+}
+
+/// Writes the model and its tokenizer.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.vocab >= 2, "--vocab must be at least 2");
+    let mut cfg = ModelConfig::tiny_llama(
+        args.vocab,
+        args.hidden,
+        args.intermediate,
+        args.layers,
+        args.heads,
+        args.kv_heads.unwrap_or(args.heads),
+    )?;
+    cfg.tie_word_embeddings = args.tie_embeddings;
+    cfg.rope_theta = args.rope_theta;
+    cfg.rms_norm_eps = args.rms_norm_eps;
+    let tok_dir = args.out.join(".tokenizer-tmp");
+    std::fs::create_dir_all(&tok_dir).with_context(|| format!("creating {}", tok_dir.display()))?;
+    let eos = match &args.tokenizer {
+        Some(file) => copy_tokenizer(&tok_dir, file, &args.eos_token, args.vocab)?,
+        None => write_word_level(&tok_dir, args.vocab)?,
+    };
+    cfg.eos_token_ids = vec![eos];
+    cfg.pad_token_id = Some(eos);
+    let dev = Device::flex();
+    dev.seed(args.seed);
+    let model = Model::init(&cfg, &dev);
     prefzoo_model::save_pretrained(&model, &args.out, Some(&tok_dir))?;
     std::fs::remove_dir_all(&tok_dir)?;
+    let tokens = match &args.tokenizer {
+        Some(file) => format!(
+            "tokenizer {}, eos {:?} = {eos}",
+            file.display(),
+            args.eos_token
+        ),
+        None => format!("tokens w0…w{} and <eos> = {eos}", eos - 1),
+    };
     println!(
-        "{} parameters → {} (tokens w0…w{} and <eos> = {eos})",
+        "{} parameters{} → {} ({tokens})",
         model.num_params(),
+        if args.tie_embeddings {
+            " (tied embeddings counted once)"
+        } else {
+            ""
+        },
         args.out.display(),
-        eos - 1
     );
     Ok(())
 }

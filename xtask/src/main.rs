@@ -28,8 +28,11 @@ fn main() -> anyhow::Result<()> {
                 "cargo xtask <task>\n\n\
                  ci [--backends]   fmt check, clippy -D warnings, cargo test --workspace\n\
                  \u{20}                 (--backends: also type-check the wgpu and cuda backends)\n\
-                 perf [--device D] [--steps N] [--threads T] [--features F]\n\
-                 \u{20}                 one optimiser step of DPO and ε-DPO on a 33.7M Llama: JSON\n\
+                 perf [--workload synthetic|real|all] [--peer trl] [--steps N] [--threads T]\n\
+                 \u{20}    [--no-bf16] [--real-bf16] [--device D] [--features F]\n\
+                 \u{20}                 DPO and ε-DPO steps on a 33.7M Llama (synthetic) and a\n\
+                 \u{20}                 SmolLM2-135M-shaped one on HH-RLHF (real), `prefzoo score`;\n\
+                 \u{20}                 --peer trl: the same through trl 0.13 (target/perf/perf.json)\n\
                  bench [SUITE] [--jobs N]   run a demo suite (default, quick, ci or a .toml),\n\
                  \u{20}                 keep its results under target/bench/<git rev>/<suite>\n\
                  bench list | bench compare REV_A REV_B [--suite S]"
