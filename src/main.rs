@@ -23,7 +23,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Run the embedded study: DPO, ε-DPO, TR-DPO, … on a synthetic world with a known reward.
     Demo(commands::demo::Args),
-    /// Write a randomly initialised Llama-family model (HF layout) with a word-level tokenizer.
+    /// Write a randomly initialised Llama-family model (HF layout) with a word-level tokenizer
+    /// or a given tokenizer.json (`--tokenizer`).
     InitModel(commands::init_model::Args),
     /// Inspect a run's dataset: counts, skips with file:line, lengths, an example.
     #[command(subcommand)]

@@ -182,6 +182,8 @@ pub struct Attention {
 
 /// Where a forward's tokens sit and how they may attend: rows (right-padded training batches,
 /// left-padded cached ones), or a packed row attended bucket by bucket (crate::packed).
+// Built once per forward and passed by reference: boxing the tables would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum AttnContext {
     /// `[B, T]` rows; rope tables `[B or 1, 1, T, head_dim/2]`.
