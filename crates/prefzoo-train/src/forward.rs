@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn pairs_share_their_prompt_when_the_segment_fits() {
         let b = batch();
-        // Shared: [5 6 7 | 8 9 | 10] and [3 | 4 4 4 4 | 2 2]: 6 + 7 tokens, 8 + 6 scored.
+        // Shared: [5 6 7 | 8 9 | 10] and [3 | 4 4 4 4 | 2 2]: 6 + 7 tokens, 3 + 6 scored.
         let shared = pack(&b, true, Some(8)).unwrap();
         assert_eq!(shared.ids(), &[5, 6, 7, 8, 9, 10, 3, 4, 4, 4, 4, 2, 2]);
         assert_eq!(shared.n_scored(), 9);
