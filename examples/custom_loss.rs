@@ -9,122 +9,44 @@
 //! ```
 //! which penalises lowering the chosen completion's likelihood below the reference's.
 //!
-//! Inside the workspace the same code is a crate `crates/losses/dpop` (package
-//! `prefzoo-loss-dpop`, depending on `prefzoo-core` only) plus one line in src/lib.rs:
-//! `extern crate prefzoo_loss_dpop as _;`. Nothing in the trainer or the CLI changes.
+//! Inside the workspace the same code is a crate `crates/losses/dpop` (see README.md, "Adding
+//! a loss"). Nothing in the trainer or the CLI changes.
 
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use prefzoo_core::ops::{full_like, log_sigmoid};
-use prefzoo_core::{
-    BuildContext, LossError, LossInputs, LossOutput, LossPlugin, Metric, Needs, ParamDoc, Phase,
-    PreferenceLoss, ReferenceUse, StepStats, TrainerControl, check_range, parse_loss_config,
-};
-use serde::{Deserialize, Serialize};
+use prefzoo_core::{LossInputs, LossOutput, POSITIVE, Phase, PreferenceLoss};
 
-/// `[loss]` table of `algo = "dpop"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct DpopConfig {
-    /// β, the KL coefficient.
-    beta: f64,
-    /// λ, the weight of the penalty on a falling chosen likelihood.
-    lambda: f64,
-}
-
-impl Default for DpopConfig {
-    fn default() -> Self {
-        Self {
-            beta: 0.1,
-            lambda: 50.0,
-        }
-    }
-}
-
-const PARAMS: &[ParamDoc] = &[
-    ParamDoc::new("beta", "β, the KL coefficient"),
-    ParamDoc::new(
-        "lambda",
-        "λ ≥ 0: penalty on ℓθ(y_w) falling below ℓref(y_w) (Eq. 3)",
-    ),
-];
-
-#[derive(Debug)]
-struct Dpop {
-    cfg: DpopConfig,
-}
-
-impl Dpop {
-    fn build(
-        table: &serde_json::Value,
-        _: &BuildContext,
-    ) -> Result<Box<dyn PreferenceLoss>, LossError> {
-        let cfg: DpopConfig = parse_loss_config("dpop", table, PARAMS)?;
-        check_range(
-            "dpop",
-            "beta",
-            cfg.beta,
-            (0.0, false),
-            (f64::INFINITY, false),
-        )?;
-        check_range(
-            "dpop",
-            "lambda",
-            cfg.lambda,
-            (0.0, true),
-            (f64::INFINITY, false),
-        )?;
-        Ok(Box::new(Dpop { cfg }))
+prefzoo_core::loss_config! {
+    /// `algo = "dpop"`: the `[loss]` table, which is the loss (it keeps no state).
+    pub struct Dpop {
+        /// β, the KL coefficient.
+        beta: f64 = 0.1, in POSITIVE;
+        /// λ ≥ 0: penalty on ℓθ(y_w) falling below ℓref(y_w) (Eq. 3).
+        lambda: f64 = 50.0, in 0.0..;
     }
 }
 
 impl PreferenceLoss for Dpop {
-    fn name(&self) -> &'static str {
-        "dpop"
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            reference: ReferenceUse::Frozen,
-            perturbation: None,
-        }
-    }
-
     fn compute(&mut self, x: &LossInputs, _: Phase) -> LossOutput {
-        let beta = self.cfg.beta;
         let (lr_w, lr_l) = x.log_ratios();
-        let penalty = relu(lr_w.clone().neg()) * self.cfg.lambda;
-        let losses = log_sigmoid((x.dpo_logits() - penalty) * beta).neg();
-        let betas = full_like(&lr_w, beta);
-        LossOutput::mean_of(losses, lr_w * beta, lr_l * beta, betas)
-    }
-
-    fn after_step(&mut self, _: &StepStats, _: &mut TrainerControl) -> Vec<Metric> {
-        Vec::new()
+        let penalty = relu(lr_w.clone().neg()) * self.lambda;
+        let losses = log_sigmoid((x.dpo_logits() - penalty) * self.beta).neg();
+        let betas = full_like(&lr_w, self.beta);
+        LossOutput::mean_of(losses, lr_w * self.beta, lr_l * self.beta, betas)
     }
 
     fn beta(&self) -> Option<f64> {
-        Some(self.cfg.beta)
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
-
-    fn load_state(&mut self, _: serde_json::Value) -> Result<(), LossError> {
-        Ok(())
+        Some(self.beta)
     }
 }
 
-prefzoo_core::inventory::submit! {
-    LossPlugin {
-        name: "dpop",
-        summary: "DPO-Positive: DPO with a penalty on a falling chosen likelihood",
-        paper: "Pal et al. 2024, arXiv:2402.13228",
-        params: PARAMS,
-        defaults: || serde_json::to_value(DpopConfig::default()).expect("serialisable"),
-        build: Dpop::build,
-    }
+prefzoo_core::register_loss! {
+    name: "dpop",
+    summary: "DPO-Positive: DPO with a penalty on a falling chosen likelihood",
+    paper: "Pal et al. 2024, arXiv:2402.13228",
+    reference: "the paper's Eq. 3 (this example is not pinned)",
+    config: Dpop,
 }
 
 fn main() -> anyhow::Result<()> {

@@ -35,6 +35,15 @@ fn algos_lists_every_loss_with_paper_and_defaults() {
         t.contains("epsilon_check") && t.contains("beta_update"),
         "{t}"
     );
+    assert_eq!(
+        t.matches("\n  reference: ").count(),
+        prefzoo::algo_names().len(),
+        "every loss names its reference: {t}"
+    );
+    assert!(
+        t.contains("not available: kto"),
+        "KTO's absence is explained"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&prefzoo(&["algos", "--json"]).stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), prefzoo::algo_names().len());

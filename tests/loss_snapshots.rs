@@ -23,6 +23,8 @@ fn inputs() -> LossInputs {
         ref_rejected_logps: Some(t(&[-30.0, -38.0, -24.0, -25.2])),
         n_chosen_tokens: t(&[5.0, 8.0, 12.0, 6.0]),
         n_rejected_tokens: t(&[7.0, 9.0, 10.0, 6.0]),
+        n_prompt_tokens: t(&[11.0, 4.0, 20.0, 9.0]),
+        policy_prompt_logps: Some(t(&[-30.0, -9.5, -61.0, -24.0])),
         perturbed: Some(PerturbedLogps {
             epsilon: 0.01,
             p_chosen: t(&[-19.9, -12.1, -40.0, -25.4]),

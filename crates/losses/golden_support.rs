@@ -1,8 +1,11 @@
-//! Shared by the loss crates' golden tests (each includes it with `#[path]`).
+//! Shared by the loss crates' tests (each includes it with `#[path]`): golden inputs and
+//! numbers, and the per-crate snapshot.
 //!
 //! The numbers come from tests/data/golden/golden.json, produced by trl 0.13 `DPOTrainer` /
 //! `CPOTrainer` and the official ε-DPO `EpsilonDPOTrainer` (github.com/oddqueue/e-dpo @ 268c7ad)
-//! in float32 on CPU; see tests/data/golden/README.md for the exact calls and conventions.
+//! in float32 on CPU, and tests/data/golden/zoo.json (xtask/fixtures/make_zoo_golden.py: trl
+//! 0.13's other DPO loss types, CPO and ORPO, the official RRHF and β-DPO code, formulas where
+//! no code exists); see tests/data/golden/README.md for the exact calls and conventions.
 #![allow(dead_code)]
 
 use burn::prelude::*;
@@ -16,6 +19,16 @@ pub fn golden() -> serde_json::Value {
     );
     let text = std::fs::read_to_string(path).expect("tests/data/golden/golden.json is readable");
     serde_json::from_str(&text).expect("golden.json is JSON")
+}
+
+/// zoo.json, parsed.
+pub fn zoo() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../tests/data/golden/zoo.json"
+    );
+    let text = std::fs::read_to_string(path).expect("tests/data/golden/zoo.json is readable");
+    serde_json::from_str(&text).expect("zoo.json is JSON")
 }
 
 /// A numeric array of the JSON.
@@ -58,8 +71,95 @@ pub fn inputs(g: &serde_json::Value, range: std::ops::Range<usize>, device: &Dev
         ref_rejected_logps: Some(col("ref_rejected_logps")),
         n_chosen_tokens: col("n_chosen_tokens"),
         n_rejected_tokens: col("n_rejected_tokens"),
+        n_prompt_tokens: col("n_prompt_tokens"),
+        policy_prompt_logps: Some(tensor(
+            &floats(&zoo()["losses"]["orpo"]["prompt_logps_policy"])[range],
+            device,
+        )),
         perturbed: None,
     }
+}
+
+/// Compares one zoo.json entry's per-pair `losses`, `chosen_rewards`, `rejected_rewards` and
+/// batch `loss` with `loss` run on all 32 pairs as one batch, within `rel`.
+pub fn assert_matches_zoo(loss: &mut dyn PreferenceLoss, want: &serde_json::Value, rel: f64) {
+    let g = golden();
+    let x = inputs(&g, 0..32, &Device::flex());
+    let out = loss.compute(&x, Phase::Train);
+    assert_close(
+        "losses",
+        &values(&out.losses),
+        &floats(&want["losses"]),
+        rel,
+    );
+    assert_close(
+        "chosen_rewards",
+        &values(&out.chosen_rewards),
+        &floats(&want["chosen_rewards"]),
+        rel,
+    );
+    assert_close(
+        "rejected_rewards",
+        &values(&out.rejected_rewards),
+        &floats(&want["rejected_rewards"]),
+        rel,
+    );
+    let batch = want["loss"].as_f64().expect("loss");
+    assert_close("loss", &values(&out.loss), &[batch], rel);
+}
+
+/// What a crate's insta snapshot pins: `loss` on two fixed micro-batches (golden pairs 0..4,
+/// then 4..8), each followed by `after_step` — per-pair losses, rewards and βs, the objective,
+/// statistics, columns, the metrics `after_step` returns and the state after it. Values are
+/// printed to 7 significant digits (f32 precision; the inputs are exact).
+pub fn snapshot(loss: &mut dyn PreferenceLoss) -> String {
+    use std::fmt::Write as _;
+    let g = golden();
+    let dev = Device::flex();
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.7e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = String::new();
+    for (step, range) in [(1u64, 0..4), (2, 4..8)] {
+        let mut x = inputs(&g, range.clone(), &dev);
+        if loss.needs().perturbation.is_some() {
+            perturb_like_golden(&g, "0.01", &mut x, range);
+        }
+        let out = loss.compute(&x, Phase::Train);
+        let _ = writeln!(s, "step {step}:");
+        let _ = writeln!(s, "  loss: {}", fmt(&values(&out.loss)));
+        let _ = writeln!(s, "  losses: [{}]", fmt(&values(&out.losses)));
+        let _ = writeln!(
+            s,
+            "  chosen_rewards: [{}]",
+            fmt(&values(&out.chosen_rewards))
+        );
+        let _ = writeln!(
+            s,
+            "  rejected_rewards: [{}]",
+            fmt(&values(&out.rejected_rewards))
+        );
+        let _ = writeln!(s, "  betas: [{}]", fmt(&values(&out.betas)));
+        for m in out.stats.means() {
+            let _ = writeln!(s, "  stat {}: {:.7e}", m.name, m.value);
+        }
+        for (name, col) in &out.columns {
+            let _ = writeln!(s, "  column {name}: [{}]", fmt(col));
+        }
+        let mut ctl = prefzoo_core::TrainerControl::new(step);
+        for m in loss.after_step(&out.stats, &mut ctl) {
+            let _ = writeln!(s, "  after_step {}: {:.7e}", m.name, m.value);
+        }
+        if let Some(a) = ctl.requested_sync() {
+            let _ = writeln!(s, "  sync_reference: {a}");
+        }
+        let _ = writeln!(s, "  beta: {:?}", loss.beta());
+        let _ = writeln!(s, "  state: {}", loss.state());
+    }
+    s
 }
 
 /// Asserts |got − want| ≤ rel·|want| elementwise (with an absolute floor of `rel`·1e-3 for

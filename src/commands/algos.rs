@@ -1,4 +1,6 @@
-//! `prefzoo algos`: every registered loss, its paper, and its `[loss]` keys with defaults.
+//! `prefzoo algos`: every registered loss — its paper, the implementation its golden test pins
+//! it to, and its `[loss]` keys with defaults and docs — and the losses a user might look for
+//! that prefzoo does not have, with why.
 
 use std::fmt::Write as _;
 
@@ -11,6 +13,19 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
+
+/// Losses of the ε-DPO paper's Table 1 or trl 0.13 that are not registered, and why.
+pub const ABSENT: &[(&str, &str)] = &[(
+    "kto",
+    "KTO (Ethayarajh et al. 2024, arXiv:2402.01306) is not available. trl 0.13's KTOTrainer, \
+     given paired data, unpairs it (each map batch of up to 1000 pairs becomes all its desirable \
+     examples, then all its undesirable ones, so a training batch never holds both halves of a \
+     pair) and estimates its KL term from prompts paired with mismatched completions, through \
+     two extra forwards (policy without grad, and reference) over those new sequences at every \
+     step. prefzoo's losses see four summed log-probs per preference pair; they cannot ask for \
+     log-probs of other sequences, and a paired batch is not trl's unpaired order. A paired \
+     adaptation would not reproduce trl's numbers, so none is offered under trl's name.",
+)];
 
 /// Prints the registry.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -28,7 +43,11 @@ pub fn render_text() -> String {
     let mut s = String::new();
     for p in registry::plugins() {
         let defaults = (p.defaults)();
-        let _ = writeln!(s, "{}\n  {}\n  paper: {}", p.name, p.summary, p.paper);
+        let _ = writeln!(
+            s,
+            "{}\n  {}\n  paper: {}\n  reference: {}",
+            p.name, p.summary, p.paper, p.reference
+        );
         for param in p.params {
             let default = match &defaults[param.name] {
                 serde_json::Value::Null => "unset".to_owned(),
@@ -41,12 +60,18 @@ pub fn render_text() -> String {
             let _ = writeln!(
                 s,
                 "    {:<18} = {:<10} {}{}",
-                param.name, default, param.doc, alias
+                param.name,
+                default,
+                param.text(),
+                alias
             );
         }
         s.push('\n');
     }
     s.push_str("select one with `algo = \"NAME\"` and set its keys in the `[loss]` table\n");
+    for (name, why) in ABSENT {
+        let _ = writeln!(s, "\nnot available: {name}\n  {why}");
+    }
     s
 }
 
@@ -59,11 +84,12 @@ fn render_json() -> anyhow::Result<String> {
                 "name": p.name,
                 "summary": p.summary,
                 "paper": p.paper,
+                "reference": p.reference,
                 "params": p.params.iter().map(|q| serde_json::json!({
                     "name": q.name,
                     "alias": q.alias,
                     "default": defaults[q.name],
-                    "doc": q.doc,
+                    "doc": q.text(),
                 })).collect::<Vec<_>>(),
             })
         })

@@ -64,7 +64,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (policy_dir, loss_state) = trained(&args.run)?;
     let mut loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
     if let Some(s) = loss_state.filter(|s| !s.is_null()) {
-        loss.load_state(s)?;
+        loss.load_state(s).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: the loss state of `{}` in trainer_state.json: {e}",
+                args.run.display(),
+                cfg.algo
+            )
+        })?;
     }
     let needs = loss.needs();
     let start = prefzoo_model::hub::resolve(&cfg.model)?;

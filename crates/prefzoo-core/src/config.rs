@@ -5,6 +5,8 @@
 //! the nearest valid key and the full list, e.g.
 //! ``[loss] table of `edpo`: unknown key `epsilom`, did you mean `epsilon`?``.
 
+use std::ops::{Bound, RangeBounds};
+
 use serde::de::DeserializeOwned;
 
 use crate::error::LossError;
@@ -98,24 +100,78 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Rejects a value outside `[lo, hi]` (inclusive flags say which ends are allowed).
-pub fn check_range(
+/// (0, ∞): the range of a strictly positive parameter. Rust's range syntax has no open lower
+/// end, so this is the `(Bound, Bound)` pair std's `RangeBounds` also accepts.
+pub const POSITIVE: (Bound<f64>, Bound<f64>) = (Bound::Excluded(0.0), Bound::Unbounded);
+
+/// (lo, hi): both ends excluded (see [`POSITIVE`]).
+pub const fn open(lo: f64, hi: f64) -> (Bound<f64>, Bound<f64>) {
+    (Bound::Excluded(lo), Bound::Excluded(hi))
+}
+
+/// (lo, hi]: the lower end excluded, the upper included.
+pub const fn open_closed(lo: f64, hi: f64) -> (Bound<f64>, Bound<f64>) {
+    (Bound::Excluded(lo), Bound::Included(hi))
+}
+
+/// A parameter whose value a range can be checked on: numbers, and `Option`s of them (an
+/// unset option is not checked).
+pub trait RangeValue {
+    /// The value as an `f64`, or `None` when there is nothing to check.
+    fn range_value(&self) -> Option<f64>;
+}
+
+impl RangeValue for f64 {
+    fn range_value(&self) -> Option<f64> {
+        Some(*self)
+    }
+}
+
+impl RangeValue for u64 {
+    fn range_value(&self) -> Option<f64> {
+        Some(*self as f64)
+    }
+}
+
+impl RangeValue for usize {
+    fn range_value(&self) -> Option<f64> {
+        Some(*self as f64)
+    }
+}
+
+impl<T: RangeValue> RangeValue for Option<T> {
+    fn range_value(&self) -> Option<f64> {
+        self.as_ref().and_then(RangeValue::range_value)
+    }
+}
+
+/// Rejects a value of `key` outside `range` (any Rust range over `f64`: `0.0..0.5`, `0.0..`,
+/// `0.0..=1.0`, [`POSITIVE`], …) or not finite.
+pub fn check_in<V: RangeValue + ?Sized>(
     algo: &str,
     key: &str,
-    value: f64,
-    lo: (f64, bool),
-    hi: (f64, bool),
+    value: &V,
+    range: impl RangeBounds<f64>,
 ) -> Result<(), LossError> {
-    let above = if lo.1 { value >= lo.0 } else { value > lo.0 };
-    let below = if hi.1 { value <= hi.0 } else { value < hi.0 };
-    if above && below && value.is_finite() {
+    let Some(v) = value.range_value() else {
+        return Ok(());
+    };
+    if v.is_finite() && range.contains(&v) {
         return Ok(());
     }
-    let l = if lo.1 { "[" } else { "(" };
-    let h = if hi.1 { "]" } else { ")" };
+    let lo = match range.start_bound() {
+        Bound::Included(x) => format!("[{x}"),
+        Bound::Excluded(x) => format!("({x}"),
+        Bound::Unbounded => "(-∞".to_owned(),
+    };
+    let hi = match range.end_bound() {
+        Bound::Included(x) => format!("{x}]"),
+        Bound::Excluded(x) => format!("{x})"),
+        Bound::Unbounded => "∞)".to_owned(),
+    };
     Err(LossError::BadValue {
         algo: algo.to_owned(),
-        reason: format!("`{key}` = {value} is outside {l}{}, {}{h}", lo.0, hi.0),
+        reason: format!("`{key}` = {v} is outside {lo}, {hi}"),
     })
 }
 
@@ -135,11 +191,21 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert!(check_range("dpo", "beta", 0.1, (0.0, false), (f64::INFINITY, false)).is_ok());
-        let e = check_range("dpo", "beta", 0.0, (0.0, false), (f64::INFINITY, false)).unwrap_err();
+        assert!(check_in("dpo", "beta", &0.1, POSITIVE).is_ok());
+        let e = check_in("dpo", "beta", &0.0, POSITIVE).unwrap_err();
         assert!(
-            e.to_string().contains("`beta` = 0 is outside (0, inf)"),
+            e.to_string().contains("`beta` = 0 is outside (0, ∞)"),
             "{e}"
         );
+        let e = check_in("dpo", "ls", &0.5, 0.0..0.5).unwrap_err();
+        assert!(
+            e.to_string().contains("`ls` = 0.5 is outside [0, 0.5)"),
+            "{e}"
+        );
+        assert!(check_in("x", "tau", &1u64, 1.0..).is_ok());
+        assert!(check_in("x", "gamma", &None::<f64>, POSITIVE).is_ok());
+        assert!(check_in("x", "gamma", &Some(f64::NAN), ..).is_err());
+        let e = check_in("x", "alpha", &0.0, open_closed(0.0, 1.0)).unwrap_err();
+        assert!(e.to_string().contains("(0, 1]"), "{e}");
     }
 }

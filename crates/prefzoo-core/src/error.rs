@@ -36,11 +36,10 @@ pub enum LossError {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// Saved loss state that does not match this loss.
-    #[error("loss state of `{algo}` cannot be restored: {reason}")]
+    /// Saved loss state that does not match this loss (the trainer adds which loss and which
+    /// checkpoint).
+    #[error("loss state cannot be restored: {reason}")]
     BadState {
-        /// The loss.
-        algo: String,
         /// Why.
         reason: String,
     },

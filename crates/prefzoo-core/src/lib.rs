@@ -10,13 +10,17 @@
 //! files) and are deserialised here into each loss's typed, `deny_unknown_fields` struct.
 
 pub mod config;
+pub mod declare;
 pub mod error;
 pub mod loss;
 pub mod metrics;
 pub mod ops;
 pub mod registry;
 
-pub use config::{check_range, closest_name, hint, parse_loss_config};
+pub use config::{
+    POSITIVE, RangeValue, check_in, closest_name, hint, open, open_closed, parse_loss_config,
+};
+pub use declare::LossConfig;
 pub use error::LossError;
 pub use loss::{
     LossInputs, LossOutput, Needs, PerturbedLogps, Phase, PreferenceLoss, ReferenceUse, StepStats,
@@ -27,3 +31,7 @@ pub use registry::{BuildContext, LossPlugin, ParamDoc};
 
 /// Re-exported so that plugin crates can register without a direct `inventory` dependency.
 pub use inventory;
+/// Re-exported for [`loss_config!`]'s derives: a loss crate needs no `serde` dependency.
+pub use serde;
+/// Re-exported for losses that keep state (`serde_json::Value` crosses the trait).
+pub use serde_json;

@@ -50,13 +50,42 @@ impl ReferenceUse {
     }
 }
 
-/// What the trainer must compute for a loss.
+/// What the trainer must compute for a loss. The default is DPO's: a frozen reference's
+/// summed log-probs, nothing else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Needs {
     /// How the reference is used.
     pub reference: ReferenceUse,
     /// Compute log-probs under the ε-perturbed policies `(1±ε)f_θ ∓ ε f_ref` with this ε.
     pub perturbation: Option<f64>,
+    /// Compute the policy's summed log-probs of the prompt tokens too
+    /// ([`LossInputs::policy_prompt_logps`]; ORPO's NLL as trl 0.13 computes it).
+    pub prompt_logps: bool,
+}
+
+impl Default for Needs {
+    fn default() -> Self {
+        Self {
+            reference: ReferenceUse::Frozen,
+            perturbation: None,
+            prompt_logps: false,
+        }
+    }
+}
+
+impl Needs {
+    /// The default needs with the reference used as `reference` says.
+    pub fn reference(reference: ReferenceUse) -> Self {
+        Self {
+            reference,
+            ..Self::default()
+        }
+    }
+
+    /// No reference at all (SimPO, CPO, ORPO, …).
+    pub fn reference_free() -> Self {
+        Self::reference(ReferenceUse::None)
+    }
 }
 
 /// Whether a micro-batch is trained on or only evaluated. Evaluation never changes loss state.
@@ -100,6 +129,11 @@ pub struct LossInputs {
     pub n_chosen_tokens: Tensor<1>,
     /// |y_l|.
     pub n_rejected_tokens: Tensor<1>,
+    /// |x|: the prompt's tokens (after truncation, as the model saw them), as floats.
+    pub n_prompt_tokens: Tensor<1>,
+    /// ℓθ(x): the policy's summed log-probs of the prompt's tokens 2..|x| (the first has no
+    /// predecessor), with grad, when [`Needs::prompt_logps`] asked for them.
+    pub policy_prompt_logps: Option<Tensor<1>>,
     /// The perturbed log-probs, when [`Needs::perturbation`] asked for them.
     pub perturbed: Option<PerturbedLogps>,
 }
@@ -291,27 +325,47 @@ impl TrainerControl {
 
 /// A preference loss: DPO, ε-DPO, β-DPO, TR-DPO, IPO, SimPO, …
 ///
-/// Object-safe: the trainer holds a `Box<dyn PreferenceLoss>` built by the registry.
+/// Only [`compute`](PreferenceLoss::compute) is required. The defaults describe a stateless
+/// loss with a frozen reference: no β to show, nothing to do after a step, no state to save.
+/// Object-safe: the trainer holds a `Box<dyn PreferenceLoss>` built by the registry, which
+/// also knows the loss's name.
 pub trait PreferenceLoss: Send {
-    /// The registry name (`"edpo"`).
-    fn name(&self) -> &'static str;
-
-    /// What the trainer must compute for this loss.
-    fn needs(&self) -> Needs;
+    /// What the trainer must compute for this loss (default: a frozen reference's log-probs).
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
 
     /// Per-pair losses, rewards and statistics for one micro-batch.
     fn compute(&mut self, x: &LossInputs, phase: Phase) -> LossOutput;
 
     /// Called once per optimiser step with the step's statistics averaged over all its pairs:
     /// ε-DPO updates β here, TR-DPO asks for a reference sync. Returns extra metrics to log.
-    fn after_step(&mut self, stats: &StepStats, ctl: &mut TrainerControl) -> Vec<Metric>;
+    fn after_step(&mut self, stats: &StepStats, ctl: &mut TrainerControl) -> Vec<Metric> {
+        let _ = (stats, ctl);
+        Vec::new()
+    }
 
     /// The current global β, if the loss has one (shown in the progress bar).
-    fn beta(&self) -> Option<f64>;
+    fn beta(&self) -> Option<f64> {
+        None
+    }
 
-    /// Serialisable state (β, running statistics) for checkpoints.
-    fn state(&self) -> serde_json::Value;
+    /// Serialisable state (β, running statistics) for checkpoints; `{}` when there is none.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Object(serde_json::Map::new())
+    }
 
-    /// Restores [`PreferenceLoss::state`].
-    fn load_state(&mut self, state: serde_json::Value) -> Result<(), LossError>;
+    /// Restores [`PreferenceLoss::state`]. The default accepts only "no state" (`{}` or null).
+    ///
+    /// # Errors
+    /// State this loss cannot restore.
+    fn load_state(&mut self, state: serde_json::Value) -> Result<(), LossError> {
+        match state {
+            serde_json::Value::Null => Ok(()),
+            serde_json::Value::Object(m) if m.is_empty() => Ok(()),
+            other => Err(LossError::BadState {
+                reason: format!("this loss keeps no state, the checkpoint has {other}"),
+            }),
+        }
+    }
 }

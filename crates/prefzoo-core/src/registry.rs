@@ -1,8 +1,7 @@
 //! The loss registry: each plugin crate submits one [`LossPlugin`] with `inventory`.
 //!
-//! ```ignore
-//! prefzoo_core::inventory::submit! { LossPlugin { name: "ipo", .. } }
-//! ```
+//! A crate registers with [`register_loss!`](crate::register_loss), which submits the
+//! [`LossPlugin`] with `inventory`.
 //! A binary must name every plugin crate (`extern crate prefzoo_loss_ipo as _;`) or rustc does
 //! not link it and its registration silently disappears; a snapshot test of [`names`] catches
 //! that.
@@ -12,11 +11,12 @@ use crate::error::LossError;
 use crate::loss::PreferenceLoss;
 
 /// One documented hyper-parameter of a loss (its default comes from [`LossPlugin::defaults`]).
+/// [`loss_config!`](crate::loss_config) builds these from the config struct's doc comments.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamDoc {
     /// The `[loss]` key.
     pub name: &'static str,
-    /// One line: what it is, with the paper's symbol.
+    /// What it is, with the paper's symbol (a doc comment: lines joined, see [`ParamDoc::text`]).
     pub doc: &'static str,
     /// trl's spelling of the same key, accepted as a synonym (`ref_model_mixup_alpha`).
     pub alias: Option<&'static str>,
@@ -30,6 +30,11 @@ impl ParamDoc {
             doc,
             alias: None,
         }
+    }
+
+    /// The doc as one line: surrounding blanks trimmed, runs of blanks made one space.
+    pub fn text(&self) -> String {
+        self.doc.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     /// A parameter that trl spells `alias`.
@@ -58,6 +63,9 @@ pub struct LossPlugin {
     pub summary: &'static str,
     /// The paper (authors, year, arXiv id).
     pub paper: &'static str,
+    /// The implementation the loss is pinned to by its golden test (trl 0.13's trainer and
+    /// loss type, the official code at a commit, or the paper's formula where none exists).
+    pub reference: &'static str,
     /// Every key of the loss's `[loss]` table.
     pub params: &'static [ParamDoc],
     /// The defaults of every key, as the table a user would write.

@@ -89,6 +89,8 @@ pub struct PackedBatch {
     entries: Vec<Entry>,
     slots: usize,
     sequences: usize,
+    /// The segment the last push added (`None`: it added none, nothing counted).
+    last: Option<usize>,
 }
 
 impl PackedBatch {
@@ -101,6 +103,7 @@ impl PackedBatch {
             entries: Vec::new(),
             slots,
             sequences: 0,
+            last: None,
         }
     }
 
@@ -132,6 +135,7 @@ impl PackedBatch {
         }
         self.check_slot(slot)?;
         self.sequences += 1;
+        self.last = None;
         let Some(last) = (1..ids.len()).rev().find(|&t| counted[t]) else {
             return Ok(());
         };
@@ -147,6 +151,7 @@ impl PackedBatch {
         }
         self.ids.extend_from_slice(&ids[..=last]);
         self.positions.extend(0..=last);
+        self.last = Some(self.segments.len());
         self.segments.push(Segment {
             start,
             prefix: last + 1,
@@ -177,6 +182,7 @@ impl PackedBatch {
             self.check_slot(b.slot)?;
         }
         self.sequences += branches.len().max(1);
+        self.last = None;
         let start = self.ids.len();
         let p = prefix.len();
         self.ids.extend_from_slice(prefix);
@@ -203,10 +209,47 @@ impl PackedBatch {
             lens.push(b.ids.len());
         }
         if self.ids.len() > start {
+            self.last = Some(self.segments.len());
             self.segments.push(Segment {
                 start,
                 prefix: p,
                 branches: lens,
+            });
+        }
+        Ok(())
+    }
+
+    /// Also scores the first `tokens` tokens of the segment the last push added — its prompt — into
+    /// `slot`: token `t` in `1..tokens`, predicted by token `t − 1` (ORPO's NLL as trl 0.13
+    /// computes it covers the prompt). They must lie in the segment's prefix (a shared
+    /// prompt, or a sequence's leading tokens).
+    ///
+    /// # Errors
+    /// No segment yet, a prefix shorter than `tokens`, or `slot` out of range.
+    pub fn score_prefix(&mut self, tokens: usize, slot: usize) -> Result<()> {
+        self.check_slot(slot)?;
+        let Some(g) = self.last.map(|k| &self.segments[k]) else {
+            return Err(ModelError::arg(
+                "tokens",
+                "the last push added no segment (nothing in it counted) to score a prefix of"
+                    .to_owned(),
+            ));
+        };
+        if tokens > g.prefix {
+            return Err(ModelError::arg(
+                "tokens",
+                format!(
+                    "{tokens} prompt tokens asked for, the last segment's prefix has {}",
+                    g.prefix
+                ),
+            ));
+        }
+        let start = g.start;
+        for t in 1..tokens {
+            self.entries.push(Entry {
+                from: start + t - 1,
+                label: self.ids[start + t],
+                slot,
             });
         }
         Ok(())

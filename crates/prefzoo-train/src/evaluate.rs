@@ -93,9 +93,11 @@ pub fn evaluate(
         let losses = v(&out.losses);
         window.add_pairs(&values);
         window.add_stats(&out.stats);
-        for l in &losses {
-            window.add_value(names::LOSS, *l);
-        }
+        // The objective the loss reports (trl's eval `loss`: its batch loss), weighted by the
+        // batch's pairs: CPO/ORPO's NLL term, β-DPO's kept-pair mean and AOT's sorted batch
+        // are in it, not in the per-pair `losses`.
+        let n = losses.len() as f64;
+        window.add_weighted(names::LOSS, v(&out.loss)[0], n);
         window.add_value(names::LOGITS_CHOSEN, fwd.mean_chosen_logits);
         window.add_value(names::LOGITS_REJECTED, fwd.mean_rejected_logits);
 

@@ -75,16 +75,18 @@ impl From<&crate::TrainConfig> for ForwardOptions {
 }
 
 /// The batch as one packed row: pair `k`'s chosen completion scored into slot `k`, its
-/// rejected into `n + k`. With `share`, a pair whose two rows start with the same prompt
-/// (always, unless a cut left them different) holds it once, when the shared segment fits
+/// rejected into `n + k`, and with `score_prompts` its (chosen row's) prompt tokens 2..|x|
+/// into `2n + k`. With `share`, a pair whose two rows start with the same prompt (always,
+/// unless a cut left them different) holds it once, when the shared segment fits
 /// `max_segment` tokens.
 pub fn pack(
     batch: &PairBatch,
     share: bool,
     max_segment: Option<usize>,
+    score_prompts: bool,
 ) -> Result<PackedBatch, TrainError> {
     let n = batch.n_pairs;
-    let mut packed = PackedBatch::new(2 * n);
+    let mut packed = PackedBatch::new(if score_prompts { 3 * n } else { 2 * n });
     let counted = |r: usize| -> Vec<bool> { batch.row_mask(r).iter().map(|&m| m != 0.0).collect() };
     for k in 0..n {
         let (c, r) = (k, n + k);
@@ -109,8 +111,14 @@ pub fn pack(
                     },
                 ],
             )?;
+            if score_prompts {
+                packed.score_prefix(pc, 2 * n + k)?;
+            }
         } else {
             packed.push_sequence(row_c, &counted(c)[..row_c.len()], c)?;
+            if score_prompts {
+                packed.score_prefix(pc, 2 * n + k)?;
+            }
             packed.push_sequence(row_r, &counted(r)[..row_r.len()], r)?;
         }
     }
@@ -137,7 +145,12 @@ pub fn forward(
 ) -> Result<Forward, TrainError> {
     let device = policy.device();
     let n = batch.n_pairs;
-    let packed = pack(batch, opts.prefix_sharing, opts.max_segment)?;
+    let packed = pack(
+        batch,
+        opts.prefix_sharing,
+        opts.max_segment,
+        needs.prompt_logps,
+    )?;
     let ref_model = if needs.reference.needed() {
         reference.model()
     } else {
@@ -150,6 +163,9 @@ pub fn forward(
     let out = packed_logps(policy, ref_model, &packed, &logps)?;
     let halves = |t: Tensor<1>| (t.clone().slice(0..n), t.slice(n..2 * n));
 
+    let policy_prompt_logps = needs
+        .prompt_logps
+        .then(|| out.policy.clone().slice(2 * n..3 * n));
     let (policy_chosen_logps, policy_rejected_logps) = halves(out.policy);
     let (ref_chosen_logps, ref_rejected_logps) = match (&out.reference, reference) {
         (Some(r), _) => {
@@ -179,6 +195,7 @@ pub fn forward(
         }
     });
 
+    let prompt_lens: Vec<f64> = batch.prompt_lens[..n].iter().map(|&p| p as f64).collect();
     let vocab = policy.config().vocab_size as f64;
     let sums = to_vec_f64(&out.logits_sum);
     let counts = to_vec_f64(&out.n_tokens);
@@ -194,6 +211,8 @@ pub fn forward(
             ref_rejected_logps,
             n_chosen_tokens,
             n_rejected_tokens,
+            n_prompt_tokens: from_f64(&prompt_lens, &device),
+            policy_prompt_logps,
             perturbed,
         },
         mean_chosen_logits: mean(0..n),
@@ -223,15 +242,27 @@ mod tests {
     fn pairs_share_their_prompt_when_the_segment_fits() {
         let b = batch();
         // Shared: [5 6 7 | 8 9 | 10] and [3 | 4 4 4 4 | 2 2]: 6 + 7 tokens, 3 + 6 scored.
-        let shared = pack(&b, true, Some(8)).unwrap();
+        let shared = pack(&b, true, Some(8), false).unwrap();
         assert_eq!(shared.ids(), &[5, 6, 7, 8, 9, 10, 3, 4, 4, 4, 4, 2, 2]);
         assert_eq!(shared.n_scored(), 9);
         // A limit of 6 tokens: the second pair (7 tokens shared) runs as two rows.
-        let capped = pack(&b, true, Some(6)).unwrap();
+        let capped = pack(&b, true, Some(6), false).unwrap();
         assert_eq!(capped.ids(), &[5, 6, 7, 8, 9, 10, 3, 4, 4, 4, 4, 3, 2, 2]);
         // Unshared: every row on its own.
-        let unshared = pack(&b, false, None).unwrap();
+        let unshared = pack(&b, false, None, false).unwrap();
         assert_eq!(unshared.len(), 5 + 5 + 4 + 3);
         assert_eq!(unshared.n_scored(), 9);
+    }
+
+    /// ORPO's prompt slots: prompt tokens 2..|x| of each pair, shared or not, capped or not.
+    #[test]
+    fn prompts_are_scored_into_their_own_slots() {
+        let b = batch();
+        for (share, cap) in [(true, None), (true, Some(6)), (false, None)] {
+            let p = pack(&b, share, cap, true).unwrap();
+            assert_eq!(p.slots(), 6);
+            // 9 completion tokens + prompt tokens (3 − 1) + (1 − 1).
+            assert_eq!(p.n_scored(), 9 + 2, "share {share}, cap {cap:?}");
+        }
     }
 }

@@ -66,6 +66,11 @@ impl Window {
         self.stats.add(name, value, 1.0);
     }
 
+    /// Adds `value`, weighted as `weight` occurrences.
+    pub fn add_weighted(&mut self, name: &str, value: f64, weight: f64) {
+        self.stats.add(name, value * weight, weight);
+    }
+
     /// Adds a loss's statistics (already sums over pairs).
     pub fn add_stats(&mut self, s: &StepStats) {
         self.stats.merge(s);

@@ -38,7 +38,7 @@ pub struct RunParts {
 impl std::fmt::Debug for RunParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunParts")
-            .field("loss", &self.loss.name())
+            .field("loss_needs", &self.loss.needs())
             .field("policy", &self.policy_files.dir)
             .field("train_pairs", &self.train.len())
             .finish_non_exhaustive()

@@ -101,7 +101,11 @@ impl Trainer {
         let reference_dir = moving.is_dir().then_some(moving.as_path());
         let policy_dir = checkpoint::policy_weights(ckpt);
         let mut t = Self::assemble(cfg, parts, &policy_dir, reference_dir, device)?;
-        t.parts.loss.load_state(state.loss_state)?;
+        let algo = t.cfg.algo.clone();
+        t.parts
+            .loss
+            .load_state(state.loss_state)
+            .map_err(|e| bad(format!("trainer_state.json's loss_state of `{algo}`: {e}")))?;
         let tensors = prefzoo_model::load_tensors(&ckpt.join("optimizer.safetensors"))?;
         t.optim
             .load_state(state.global_step, tensors, device)

@@ -12,63 +12,42 @@
 //! weights are 0/0; prefzoo weighs all pairs equally then. Evaluation batches neither update the
 //! statistics nor filter (the official code updates them on eval batches too): β_b then uses
 //! the mean h of all pairs. M0, σ and the count of micro-batches (which seeds the filtering)
-//! are saved in checkpoints.
+//! are saved in checkpoints. Golden values (the official code's, on a pinned selection) in
+//! tests/it/golden.rs.
 
 use prefzoo_core::ops::{from_f64, full_like, log_sigmoid, to_vec_f64};
+use prefzoo_core::serde::{Deserialize, Serialize};
 use prefzoo_core::{
-    BuildContext, LossError, LossInputs, LossOutput, LossPlugin, Metric, Needs, ParamDoc, Phase,
-    PreferenceLoss, ReferenceUse, StepStats, TrainerControl, check_range, parse_loss_config,
+    LossError, LossInputs, LossOutput, Metric, POSITIVE, Phase, PreferenceLoss, StepStats,
+    TrainerControl, serde_json,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 /// Mean β_b of the step's micro-batches.
 pub const BETA_BATCH: &str = "beta_dpo/beta";
 /// Fraction of pairs kept by the filter.
 pub const KEPT_FRACTION: &str = "beta_dpo/kept_fraction";
 
-/// `[loss]` table of `algo = "beta-dpo"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BetaDpoConfig {
-    /// β0: the base KL coefficient.
-    pub beta: f64,
-    /// α: how strongly β follows the batch's margin (the official code's `a`).
-    pub alpha: f64,
-    /// ρ: fraction of pairs filtered out per batch (the official code's `mode_weight`).
-    pub rho: f64,
-    /// m: momentum of the running margin statistics.
-    pub momentum: f64,
-}
-
-impl Default for BetaDpoConfig {
-    fn default() -> Self {
-        Self {
-            beta: 0.1,
-            alpha: 0.6,
-            rho: 0.2,
-            momentum: 0.9,
-        }
+prefzoo_core::loss_config! {
+    /// `[loss]` table of `algo = "beta-dpo"`.
+    pub struct BetaDpoConfig {
+        /// β0: the base KL coefficient.
+        beta: f64 = 0.1, in POSITIVE;
+        /// α: how strongly β follows the batch's margin, β_b = β0·(1 + α·(mean kept h − M0))
+        /// (the official code's `a`).
+        alpha: f64 = 0.6, in .., alias "a";
+        /// ρ in [0, 1): fraction of pairs filtered out per batch (the official code's
+        /// `mode_weight`).
+        rho: f64 = 0.2, in 0.0..1.0, alias "mode_weight";
+        /// m in [0, 1): momentum of the running mean M0 and std σ of h.
+        momentum: f64 = 0.9, in 0.0..1.0;
     }
 }
 
-const PARAMS: &[ParamDoc] = &[
-    ParamDoc::new("beta", "β0: the base KL coefficient"),
-    ParamDoc::with_alias("alpha", "a", "α: β_b = β0·(1 + α·(mean kept h − M0))"),
-    ParamDoc::with_alias(
-        "rho",
-        "mode_weight",
-        "ρ in [0, 1): fraction of pairs filtered out",
-    ),
-    ParamDoc::new(
-        "momentum",
-        "m in [0, 1): momentum of the running mean M0 and std σ of h",
-    ),
-];
-
 /// Running statistics, saved in checkpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "prefzoo_core::serde")]
 struct BetaDpoState {
     m0: f64,
     sigma: f64,
@@ -127,43 +106,13 @@ fn sample_without_replacement(weights: &[f64], k: usize, rng: &mut ChaCha8Rng) -
 }
 
 impl BetaDpo {
-    /// Validates `cfg`; `seed` drives the pair filtering.
-    pub fn new(cfg: BetaDpoConfig, seed: u64) -> Result<Self, LossError> {
-        check_range(
-            "beta-dpo",
-            "beta",
-            cfg.beta,
-            (0.0, false),
-            (f64::INFINITY, false),
-        )?;
-        check_range(
-            "beta-dpo",
-            "alpha",
-            cfg.alpha,
-            (f64::NEG_INFINITY, false),
-            (f64::INFINITY, false),
-        )?;
-        check_range("beta-dpo", "rho", cfg.rho, (0.0, true), (1.0, false))?;
-        check_range(
-            "beta-dpo",
-            "momentum",
-            cfg.momentum,
-            (0.0, true),
-            (1.0, false),
-        )?;
-        Ok(Self {
+    /// The loss for a checked `cfg`; `seed` drives the pair filtering.
+    pub fn new(cfg: BetaDpoConfig, seed: u64) -> Self {
+        Self {
             cfg,
             seed,
             state: BetaDpoState::default(),
-        })
-    }
-
-    fn build(
-        table: &serde_json::Value,
-        ctx: &BuildContext,
-    ) -> Result<Box<dyn PreferenceLoss>, LossError> {
-        let cfg = parse_loss_config("beta-dpo", table, PARAMS)?;
-        Ok(Box::new(Self::new(cfg, ctx.seed)?))
+        }
     }
 
     /// The running mean M0 and std σ of the margin.
@@ -171,59 +120,42 @@ impl BetaDpo {
         (self.state.m0, self.state.sigma)
     }
 
-    /// Updates M0 and σ with one micro-batch, then picks the pairs to keep.
-    fn update_and_filter(&mut self, h: &[f64]) -> Vec<usize> {
-        let m = self.cfg.momentum;
-        let (mean, std) = mean_std(h);
-        self.state.m0 = m * self.state.m0 + (1.0 - m) * mean;
-        self.state.sigma = m * self.state.sigma + (1.0 - m) * std;
-        let k = ((h.len() as f64) * (1.0 - self.cfg.rho)).floor() as usize;
-        let k = k.max(1);
-        let (m0, sigma) = (self.state.m0, self.state.sigma);
-        let weights: Vec<f64> = if sigma > 0.0 {
-            h.iter()
-                .map(|x| (-0.5 * ((x - m0) / sigma).powi(2)).exp())
-                .collect()
-        } else {
-            vec![1.0; h.len()]
-        };
-        let stream = self.state.micro_batches;
-        self.state.micro_batches += 1;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(stream);
-        sample_without_replacement(&weights, k, &mut rng)
-    }
-}
-
-impl PreferenceLoss for BetaDpo {
-    fn name(&self) -> &'static str {
-        "beta-dpo"
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            reference: ReferenceUse::Frozen,
-            perturbation: None,
-        }
-    }
-
-    fn compute(&mut self, x: &LossInputs, phase: Phase) -> LossOutput {
+    /// One micro-batch, with the kept pairs chosen by `select`: [`PreferenceLoss::compute`]
+    /// is this with the seeded draw. On a training batch M0 and σ are updated first, then
+    /// `select` gets the filter weights w_i under the updated statistics and the keep count
+    /// ⌊N(1−ρ)⌋ (at least 1), and returns the indices of the pairs to keep (distinct, at
+    /// least one). An evaluation batch keeps every pair and never calls `select`.
+    pub fn compute_selecting(
+        &mut self,
+        x: &LossInputs,
+        phase: Phase,
+        select: impl FnOnce(&[f64], usize) -> Vec<usize>,
+    ) -> LossOutput {
         let (lr_w, lr_l) = x.log_ratios();
         let h = x.dpo_logits();
         let hv = to_vec_f64(&h);
         let n = hv.len();
         let kept: Vec<usize> = match phase {
-            Phase::Train => self.update_and_filter(&hv),
+            Phase::Train => {
+                self.update_statistics(&hv);
+                let k = ((n as f64) * (1.0 - self.cfg.rho)).floor() as usize;
+                select(&self.weights(&hv), k.max(1))
+            }
             Phase::Eval => (0..n).collect(),
         };
+        let mut mask = vec![0.0; n];
+        for &i in &kept {
+            assert!(
+                i < n && mask[i] == 0.0,
+                "kept pairs must be distinct indices below {n}: {kept:?}"
+            );
+            mask[i] = 1.0;
+        }
+        assert!(!kept.is_empty(), "β-DPO keeps at least one pair");
         let kept_mean = kept.iter().map(|&i| hv[i]).sum::<f64>() / kept.len() as f64;
         let beta_b =
             (self.cfg.beta * (1.0 + self.cfg.alpha * (kept_mean - self.state.m0))).max(1e-3);
 
-        let mut mask = vec![0.0; n];
-        for &i in &kept {
-            mask[i] = 1.0;
-        }
         let mask = from_f64(&mask, &h.device());
         let losses = log_sigmoid(h * beta_b).neg();
         let beta0 = self.cfg.beta;
@@ -239,6 +171,36 @@ impl PreferenceLoss for BetaDpo {
         out.stats.add(BETA_BATCH, beta_b, 1.0);
         out.stats.add(KEPT_FRACTION, kept.len() as f64, n as f64);
         out
+    }
+
+    /// Updates M0 and σ with one training micro-batch.
+    fn update_statistics(&mut self, h: &[f64]) {
+        let m = self.cfg.momentum;
+        let (mean, std) = mean_std(h);
+        self.state.m0 = m * self.state.m0 + (1.0 - m) * mean;
+        self.state.sigma = m * self.state.sigma + (1.0 - m) * std;
+        self.state.micro_batches += 1;
+    }
+
+    /// w_i = exp(−½((h_i − M0)/σ)²), or 1 for every pair while σ = 0.
+    fn weights(&self, h: &[f64]) -> Vec<f64> {
+        let (m0, sigma) = (self.state.m0, self.state.sigma);
+        if sigma > 0.0 {
+            h.iter()
+                .map(|x| (-0.5 * ((x - m0) / sigma).powi(2)).exp())
+                .collect()
+        } else {
+            vec![1.0; h.len()]
+        }
+    }
+}
+
+impl PreferenceLoss for BetaDpo {
+    fn compute(&mut self, x: &LossInputs, phase: Phase) -> LossOutput {
+        // One stream per training micro-batch, so a resumed run draws what it would have.
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(self.state.micro_batches);
+        self.compute_selecting(x, phase, |w, k| sample_without_replacement(w, k, &mut rng))
     }
 
     fn after_step(&mut self, _: &StepStats, _: &mut TrainerControl) -> Vec<Metric> {
@@ -258,22 +220,20 @@ impl PreferenceLoss for BetaDpo {
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<(), LossError> {
         self.state = serde_json::from_value(state).map_err(|e| LossError::BadState {
-            algo: "beta-dpo".into(),
             reason: e.to_string(),
         })?;
         Ok(())
     }
 }
 
-prefzoo_core::inventory::submit! {
-    LossPlugin {
-        name: "beta-dpo",
-        summary: "β-DPO: batch-level β from running margin statistics, with Gaussian pair filtering",
-        paper: "Wu et al. 2024, arXiv:2407.08639",
-        params: PARAMS,
-        defaults: || serde_json::to_value(BetaDpoConfig::default()).expect("serialisable"),
-        build: BetaDpo::build,
-    }
+prefzoo_core::register_loss! {
+    name: "beta-dpo",
+    summary: "β-DPO: batch-level β from running margin statistics, with Gaussian pair filtering",
+    paper: "Wu et al. 2024, arXiv:2407.08639",
+    reference: "official code github.com/junkangwu/beta-DPO @ 1629047, trainers.py \
+                preference_loss (mode_loss = beta_DPO), on a pinned selection",
+    config: BetaDpoConfig,
+    build: |cfg, ctx| Ok(BetaDpo::new(cfg, ctx.seed)),
 }
 
 #[cfg(test)]

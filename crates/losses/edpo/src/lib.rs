@@ -13,23 +13,23 @@
 //! the pairs actually seen in the step, so the rule does not depend on how the step is split
 //! into micro-batches (the official counter divides by the accumulation steps and under-counts a
 //! short last window). Label smoothing applies as in DPO; the official smoothing term has a sign
-//! error that makes it a no-op. Golden values in tests/golden.rs.
+//! error that makes it a no-op. Golden values in tests/it/golden.rs.
 
 use burn::prelude::*;
 use prefzoo_core::metrics::{KL_AVG_STEPS, KL_BETA, KL_N_EPSILON_STEPS, KL_P_EPSILON_STEPS};
 use prefzoo_core::ops::{from_f64, smoothed_sigmoid_loss, to_vec_f32};
+use prefzoo_core::serde::{Deserialize, Serialize};
 use prefzoo_core::{
-    BuildContext, LossError, LossInputs, LossOutput, LossPlugin, Metric, Needs, ParamDoc, Phase,
-    PreferenceLoss, ReferenceUse, StepStats, TrainerControl, check_range, parse_loss_config,
+    LossError, LossInputs, LossOutput, Metric, Needs, POSITIVE, Phase, PreferenceLoss,
+    ReferenceUse, StepStats, TrainerControl, open, serde_json,
 };
-use serde::{Deserialize, Serialize};
 
 /// Mean of β̃_i over the step's pairs (logged; the paper rule's next β).
 pub const KL_PAIR_BETA: &str = "kl/pair_beta";
 
 /// How β moves after each optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(crate = "prefzoo_core::serde", rename_all = "lowercase")]
 pub enum BetaUpdate {
     /// β ← β/(1 + ε_s·s̄): the official code's rule (default).
     Official,
@@ -39,60 +39,41 @@ pub enum BetaUpdate {
     None,
 }
 
-/// `[loss]` table of `algo = "edpo"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EdpoConfig {
-    /// β: the initial KL coefficient.
-    pub beta: f64,
-    /// ε: perturbation for the check and step size of β; default for both below.
-    pub epsilon: f64,
-    /// ε_c: the perturbation used for the monotonicity check (Table 3); defaults to ε.
-    pub epsilon_check: Option<f64>,
-    /// ε_s: the step applied to β (Table 3); defaults to ε.
-    pub epsilon_step: Option<f64>,
-    /// Which β update runs after each optimiser step.
-    pub beta_update: BetaUpdate,
-    /// ls: label smoothing as in conservative DPO.
-    pub label_smoothing: f64,
-}
-
-impl Default for EdpoConfig {
-    fn default() -> Self {
-        Self {
-            beta: 0.1,
-            epsilon: 0.01,
-            epsilon_check: None,
-            epsilon_step: None,
-            beta_update: BetaUpdate::Official,
-            label_smoothing: 0.0,
-        }
+prefzoo_core::loss_config! {
+    /// `[loss]` table of `algo = "edpo"`.
+    pub struct EdpoConfig {
+        /// β: the initial KL coefficient.
+        beta: f64 = 0.1, in POSITIVE;
+        /// ε in (0, 1): perturbation size for the check and step size of β; default of ε_c
+        /// and ε_s.
+        epsilon: f64 = 0.01, in open(0.0, 1.0);
+        /// ε_c in (0, 1): perturbation for the monotonicity check (Table 3); default ε.
+        epsilon_check: Option<f64> = None, in open(0.0, 1.0);
+        /// ε_s in (0, 1): step applied to β (Table 3); default ε.
+        epsilon_step: Option<f64> = None, in open(0.0, 1.0);
+        /// Which β update runs after each optimiser step: "official" β ← β/(1+ε_s·s̄) |
+        /// "paper" β ← mean β̃_i | "none" (β fixed).
+        beta_update: BetaUpdate = BetaUpdate::Official;
+        /// ls in [0, 0.5): label smoothing, as in conservative DPO.
+        label_smoothing: f64 = 0.0, in 0.0..0.5;
     }
 }
 
-const PARAMS: &[ParamDoc] = &[
-    ParamDoc::new("beta", "β: the initial KL coefficient"),
-    ParamDoc::new(
-        "epsilon",
-        "ε in (0, 1): perturbation size; default of ε_c and ε_s",
-    ),
-    ParamDoc::new(
-        "epsilon_check",
-        "ε_c: perturbation for the monotonicity check (Table 3); default ε",
-    ),
-    ParamDoc::new(
-        "epsilon_step",
-        "ε_s: step applied to β (Table 3); default ε",
-    ),
-    ParamDoc::new(
-        "beta_update",
-        "\"official\" β ← β/(1+ε_s·s̄) | \"paper\" β ← mean β̃_i | \"none\" (β fixed)",
-    ),
-    ParamDoc::new("label_smoothing", "ls in [0, 0.5), as in conservative DPO"),
-];
+impl EdpoConfig {
+    /// ε_c: `epsilon_check`, else ε.
+    pub fn epsilon_check(&self) -> f64 {
+        self.epsilon_check.unwrap_or(self.epsilon)
+    }
+
+    /// ε_s: `epsilon_step`, else ε.
+    pub fn epsilon_step(&self) -> f64 {
+        self.epsilon_step.unwrap_or(self.epsilon)
+    }
+}
 
 /// Saved state: β as float32.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(crate = "prefzoo_core::serde")]
 struct EdpoState {
     beta: f32,
 }
@@ -100,11 +81,9 @@ struct EdpoState {
 /// ε-DPO: DPO with a per-pair β̃ chosen by a perturbation check, and a β that follows it.
 #[derive(Debug, Clone)]
 pub struct Edpo {
+    cfg: EdpoConfig,
+    /// The current global β, float32 as the official code holds it.
     beta: f32,
-    epsilon_check: f64,
-    epsilon_step: f64,
-    update: BetaUpdate,
-    label_smoothing: f64,
 }
 
 /// The monotonicity class of one pair: +1 if r_p > r > r_n, −1 if r_n > r > r_p, else 0.
@@ -119,61 +98,23 @@ pub fn step_of(r: f32, r_p: f32, r_n: f32) -> i8 {
 }
 
 impl Edpo {
-    /// Validates `cfg`.
-    pub fn new(cfg: EdpoConfig) -> Result<Self, LossError> {
-        let open = |key: &str, v: f64| check_range("edpo", key, v, (0.0, false), (1.0, false));
-        check_range(
-            "edpo",
-            "beta",
-            cfg.beta,
-            (0.0, false),
-            (f64::INFINITY, false),
-        )?;
-        open("epsilon", cfg.epsilon)?;
-        let epsilon_check = cfg.epsilon_check.unwrap_or(cfg.epsilon);
-        let epsilon_step = cfg.epsilon_step.unwrap_or(cfg.epsilon);
-        open("epsilon_check", epsilon_check)?;
-        open("epsilon_step", epsilon_step)?;
-        check_range(
-            "edpo",
-            "label_smoothing",
-            cfg.label_smoothing,
-            (0.0, true),
-            (0.5, false),
-        )?;
-        Ok(Self {
-            beta: cfg.beta as f32,
-            epsilon_check,
-            epsilon_step,
-            update: cfg.beta_update,
-            label_smoothing: cfg.label_smoothing,
-        })
-    }
-
-    fn build(
-        table: &serde_json::Value,
-        _: &BuildContext,
-    ) -> Result<Box<dyn PreferenceLoss>, LossError> {
-        Ok(Box::new(Self::new(parse_loss_config(
-            "edpo", table, PARAMS,
-        )?)?))
+    /// The loss for a checked `cfg`, with β at its initial value.
+    pub fn new(cfg: EdpoConfig) -> Self {
+        let beta = cfg.beta as f32;
+        Self { cfg, beta }
     }
 
     /// β̃ for a pair in class `s`, in float32 as the official code computes it.
     fn pair_beta(&self, s: i8) -> f32 {
-        self.beta / (1.0 + self.epsilon_step as f32 * f32::from(s))
+        self.beta / (1.0 + self.cfg.epsilon_step() as f32 * f32::from(s))
     }
 }
 
 impl PreferenceLoss for Edpo {
-    fn name(&self) -> &'static str {
-        "edpo"
-    }
-
     fn needs(&self) -> Needs {
         Needs {
-            reference: ReferenceUse::FrozenLogits,
-            perturbation: Some(self.epsilon_check),
+            perturbation: Some(self.cfg.epsilon_check()),
+            ..Needs::reference(ReferenceUse::FrozenLogits)
         }
     }
 
@@ -201,7 +142,7 @@ impl PreferenceLoss for Edpo {
         let betas = from_f64(&pair_betas, &device);
         let (lr_w, lr_l) = x.log_ratios();
         let h = x.dpo_logits();
-        let losses = smoothed_sigmoid_loss(h * betas.clone(), self.label_smoothing);
+        let losses = smoothed_sigmoid_loss(h * betas.clone(), self.cfg.label_smoothing);
         let mut out =
             LossOutput::mean_of(losses, lr_w * betas.clone(), lr_l * betas.clone(), betas);
 
@@ -224,11 +165,11 @@ impl PreferenceLoss for Edpo {
 
     fn after_step(&mut self, stats: &StepStats, _: &mut TrainerControl) -> Vec<Metric> {
         let used = self.beta;
-        match self.update {
+        match self.cfg.beta_update {
             BetaUpdate::Official => {
                 if let Some(mean_step) = stats.mean(KL_AVG_STEPS) {
                     // float32 throughout, as the official code computes it.
-                    let denom = 1.0f32 + self.epsilon_step as f32 * mean_step as f32;
+                    let denom = 1.0f32 + self.cfg.epsilon_step() as f32 * mean_step as f32;
                     self.beta /= denom;
                 }
             }
@@ -252,12 +193,10 @@ impl PreferenceLoss for Edpo {
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<(), LossError> {
         let s: EdpoState = serde_json::from_value(state).map_err(|e| LossError::BadState {
-            algo: "edpo".into(),
             reason: e.to_string(),
         })?;
         if !(s.beta.is_finite() && s.beta > 0.0) {
             return Err(LossError::BadState {
-                algo: "edpo".into(),
                 reason: format!("saved beta {} is not a positive number", s.beta),
             });
         }
@@ -266,13 +205,11 @@ impl PreferenceLoss for Edpo {
     }
 }
 
-prefzoo_core::inventory::submit! {
-    LossPlugin {
-        name: "edpo",
-        summary: "ε-DPO: per-pair β from a free perturbation check of the policy's monotonicity in β",
-        paper: "Lee et al. 2025, arXiv:2502.13177",
-        params: PARAMS,
-        defaults: || serde_json::to_value(EdpoConfig::default()).expect("serialisable"),
-        build: Edpo::build,
-    }
+prefzoo_core::register_loss! {
+    name: "edpo",
+    summary: "ε-DPO: per-pair β from a free perturbation check of the policy's monotonicity in β",
+    paper: "Lee et al. 2025, arXiv:2502.13177",
+    reference: "official code github.com/oddqueue/e-dpo @ 268c7ad, EpsilonDPOTrainer",
+    config: EdpoConfig,
+    build: |cfg, _| Ok(Edpo::new(cfg)),
 }

@@ -4,167 +4,79 @@
 //! z = β·(ℓθ(y_w)/|y_w| − ℓθ(y_l)/|y_l|) − γ      L = −(1−ls)·logσ(z) − ls·logσ(−z)
 //! ```
 //! No reference model; rewards β·ℓ̄θ, detached. The official code spells the margin as
-//! `gamma_beta_ratio` = γ/β; either may be given. Golden values in tests/golden.rs.
+//! `gamma_beta_ratio` = γ/β; either may be given. Golden values in tests/it/golden.rs.
 
 use prefzoo_core::ops::{full_like, smoothed_sigmoid_loss};
-use prefzoo_core::{
-    BuildContext, LossError, LossInputs, LossOutput, LossPlugin, Metric, Needs, ParamDoc, Phase,
-    PreferenceLoss, ReferenceUse, StepStats, TrainerControl, check_range, parse_loss_config,
-};
-use serde::{Deserialize, Serialize};
+use prefzoo_core::{LossError, LossInputs, LossOutput, Needs, POSITIVE, Phase, PreferenceLoss};
 
-/// `[loss]` table of `algo = "simpo"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimpoConfig {
-    /// β: scale of the length-normalised reward (Eq. 4).
-    pub beta: f64,
-    /// γ: the target reward margin (Eq. 6); trl's `simpo_gamma`.
-    pub gamma: Option<f64>,
-    /// γ/β, as the official code spells the margin; excludes `gamma`.
-    pub gamma_beta_ratio: Option<f64>,
-    /// ls: label smoothing as in cDPO.
-    pub label_smoothing: f64,
-}
+/// γ when neither `gamma` nor `gamma_beta_ratio` is set (trl's `simpo_gamma` default).
+pub const DEFAULT_GAMMA: f64 = 0.5;
 
-impl Default for SimpoConfig {
-    fn default() -> Self {
-        Self {
-            beta: 2.0,
-            gamma: Some(0.5),
-            gamma_beta_ratio: None,
-            label_smoothing: 0.0,
-        }
+prefzoo_core::loss_config! {
+    /// `algo = "simpo"`: reference-free, length-normalised, with a target margin. Stateless,
+    /// so the `[loss]` table is the loss.
+    pub struct Simpo {
+        /// β: scale of the length-normalised reward (Eq. 4).
+        beta: f64 = 2.0, in POSITIVE;
+        /// γ: target reward margin (Eq. 6); 0.5 when neither it nor gamma_beta_ratio is set.
+        gamma: Option<f64> = None, in .., alias "simpo_gamma";
+        /// γ/β as the official code spells it (0.25 = the default γ 0.5 at β 2); excludes
+        /// gamma.
+        gamma_beta_ratio: Option<f64> = None, in ..;
+        /// ls in [0, 0.5): label smoothing, as in conservative DPO.
+        label_smoothing: f64 = 0.0, in 0.0..0.5;
     }
-}
-
-const PARAMS: &[ParamDoc] = &[
-    ParamDoc::new("beta", "β: scale of the length-normalised reward (Eq. 4)"),
-    ParamDoc::with_alias("gamma", "simpo_gamma", "γ: target reward margin (Eq. 6)"),
-    ParamDoc::new(
-        "gamma_beta_ratio",
-        "γ/β as the official code spells it (0.25 = the default γ 0.5 at β 2); excludes gamma",
-    ),
-    ParamDoc::new("label_smoothing", "ls in [0, 0.5), as in conservative DPO"),
-];
-
-/// SimPO: reference-free, length-normalised, with a target margin.
-#[derive(Debug, Clone)]
-pub struct Simpo {
-    beta: f64,
-    gamma: f64,
-    label_smoothing: f64,
 }
 
 impl Simpo {
-    /// Validates `cfg` and resolves γ.
-    pub fn new(cfg: SimpoConfig) -> Result<Self, LossError> {
-        check_range(
-            "simpo",
-            "beta",
-            cfg.beta,
-            (0.0, false),
-            (f64::INFINITY, false),
-        )?;
-        check_range(
-            "simpo",
-            "label_smoothing",
-            cfg.label_smoothing,
-            (0.0, true),
-            (0.5, false),
-        )?;
-        let gamma = match (cfg.gamma, cfg.gamma_beta_ratio) {
-            (Some(_), Some(_)) => {
-                return Err(LossError::BadValue {
-                    algo: "simpo".into(),
-                    reason: "set either `gamma` or `gamma_beta_ratio` (= γ/β), not both".into(),
-                });
-            }
-            (Some(g), None) => g,
-            (None, Some(r)) => r * cfg.beta,
-            (None, None) => 0.5,
-        };
-        check_range(
-            "simpo",
-            "gamma",
-            gamma,
-            (f64::NEG_INFINITY, false),
-            (f64::INFINITY, false),
-        )?;
-        Ok(Self {
-            beta: cfg.beta,
-            gamma,
-            label_smoothing: cfg.label_smoothing,
-        })
-    }
-
-    fn build(
-        table: &serde_json::Value,
-        _: &BuildContext,
-    ) -> Result<Box<dyn PreferenceLoss>, LossError> {
-        let mut cfg: SimpoConfig = parse_loss_config("simpo", table, PARAMS)?;
-        // A table that names only `gamma_beta_ratio` must not collide with the default γ.
-        let names_gamma = table
-            .as_object()
-            .is_some_and(|m| m.contains_key("gamma") || m.contains_key("simpo_gamma"));
-        if cfg.gamma_beta_ratio.is_some() && !names_gamma {
-            cfg.gamma = None;
+    /// Rejects a table that sets both spellings of the margin, or whose γ = ratio·β is not
+    /// finite.
+    ///
+    /// # Errors
+    /// [`LossError::BadValue`] naming the keys to fix.
+    pub fn check(&self) -> Result<(), LossError> {
+        if self.gamma.is_some() && self.gamma_beta_ratio.is_some() {
+            return Err(LossError::BadValue {
+                algo: "simpo".into(),
+                reason: "set either `gamma` or `gamma_beta_ratio` (= γ/β), not both".into(),
+            });
         }
-        Ok(Box::new(Self::new(cfg)?))
+        prefzoo_core::check_in("simpo", "gamma", &self.gamma(), ..)
     }
 
-    /// The resolved γ.
+    /// The resolved γ: `gamma`, else `gamma_beta_ratio`·β, else 0.5.
     pub fn gamma(&self) -> f64 {
         self.gamma
+            .or(self.gamma_beta_ratio.map(|r| r * self.beta))
+            .unwrap_or(DEFAULT_GAMMA)
     }
 }
 
 impl PreferenceLoss for Simpo {
-    fn name(&self) -> &'static str {
-        "simpo"
-    }
-
     fn needs(&self) -> Needs {
-        Needs {
-            reference: ReferenceUse::None,
-            perturbation: None,
-        }
+        Needs::reference_free()
     }
 
     fn compute(&mut self, x: &LossInputs, _: Phase) -> LossOutput {
         let beta = self.beta;
         let (aw, al) = x.policy_average_logps();
         // trl's order: β·((ℓ̄_w − ℓ̄_l) − γ/β).
-        let z = ((aw.clone() - al.clone()) - self.gamma / beta) * beta;
+        let z = ((aw.clone() - al.clone()) - self.gamma() / beta) * beta;
         let losses = smoothed_sigmoid_loss(z, self.label_smoothing);
         let betas = full_like(&aw, beta);
         LossOutput::mean_of(losses, aw * beta, al * beta, betas)
     }
 
-    fn after_step(&mut self, _: &StepStats, _: &mut TrainerControl) -> Vec<Metric> {
-        Vec::new()
-    }
-
     fn beta(&self) -> Option<f64> {
         Some(self.beta)
     }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
-
-    fn load_state(&mut self, _: serde_json::Value) -> Result<(), LossError> {
-        Ok(())
-    }
 }
 
-prefzoo_core::inventory::submit! {
-    LossPlugin {
-        name: "simpo",
-        summary: "SimPO: reference-free, length-normalised reward with a target margin γ",
-        paper: "Meng et al. 2024, arXiv:2405.14734",
-        params: PARAMS,
-        defaults: || serde_json::to_value(SimpoConfig::default()).expect("serialisable"),
-        build: Simpo::build,
-    }
+prefzoo_core::register_loss! {
+    name: "simpo",
+    summary: "SimPO: reference-free, length-normalised reward with a target margin γ",
+    paper: "Meng et al. 2024, arXiv:2405.14734",
+    reference: "trl 0.13 CPOTrainer, loss_type = \"simpo\", cpo_alpha = 0",
+    config: Simpo,
+    build: |cfg: Simpo, _| cfg.check().map(|()| cfg),
 }

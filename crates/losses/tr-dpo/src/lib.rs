@@ -6,116 +6,52 @@
 //! ```
 //! α = 1 is the hard update (TR-DPO^τ), α < 1 the soft one (TR-DPO^α). The loss only asks; the
 //! trainer merges the weights and keeps the reference in its checkpoints. A moving reference
-//! cannot use precomputed reference log-probs.
+//! cannot use precomputed reference log-probs. Golden values in tests/it/golden.rs.
 
 use prefzoo_core::ops::{full_like, smoothed_sigmoid_loss};
 use prefzoo_core::{
-    BuildContext, LossError, LossInputs, LossOutput, LossPlugin, Metric, Needs, ParamDoc, Phase,
-    PreferenceLoss, ReferenceUse, StepStats, TrainerControl, check_range, parse_loss_config,
+    LossInputs, LossOutput, Metric, Needs, POSITIVE, Phase, PreferenceLoss, ReferenceUse,
+    StepStats, TrainerControl, open_closed,
 };
-use serde::{Deserialize, Serialize};
 
-/// `[loss]` table of `algo = "tr-dpo"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrDpoConfig {
-    /// β: the KL coefficient (the paper uses 0.05).
-    pub beta: f64,
-    /// α: weight of the policy in the merge (trl's `ref_model_mixup_alpha`).
-    pub alpha: f64,
-    /// τ: optimiser steps between merges (trl's `ref_model_sync_steps`).
-    pub tau: u64,
-    /// ls: label smoothing as in conservative DPO.
-    pub label_smoothing: f64,
-}
-
-impl Default for TrDpoConfig {
-    fn default() -> Self {
-        Self {
-            beta: 0.1,
-            alpha: 0.6,
-            tau: 512,
-            label_smoothing: 0.0,
-        }
+prefzoo_core::loss_config! {
+    /// `[loss]` table of `algo = "tr-dpo"`.
+    pub struct TrDpoConfig {
+        /// β, the KL coefficient (the paper uses 0.05).
+        beta: f64 = 0.1, in POSITIVE;
+        /// α in (0, 1], the weight of the policy in the merge: θ_ref ← α·θ + (1−α)·θ_ref;
+        /// 1 is the hard update.
+        alpha: f64 = 0.6, in open_closed(0.0, 1.0), alias "ref_model_mixup_alpha";
+        /// τ ≥ 1: optimiser steps between reference updates.
+        tau: u64 = 512, in 1.0.., alias "ref_model_sync_steps";
+        /// ls in [0, 0.5): label smoothing, as in conservative DPO.
+        label_smoothing: f64 = 0.0, in 0.0..0.5;
     }
 }
 
-const PARAMS: &[ParamDoc] = &[
-    ParamDoc::new("beta", "β, the KL coefficient (the paper uses 0.05)"),
-    ParamDoc::with_alias(
-        "alpha",
-        "ref_model_mixup_alpha",
-        "α in (0, 1]: θ_ref ← α·θ + (1−α)·θ_ref; 1 is the hard update",
-    ),
-    ParamDoc::with_alias(
-        "tau",
-        "ref_model_sync_steps",
-        "τ ≥ 1: optimiser steps between reference updates",
-    ),
-    ParamDoc::new("label_smoothing", "ls in [0, 0.5), as in conservative DPO"),
-];
-
-/// DPO against a reference that is periodically merged with the policy.
+/// DPO against a reference that is periodically merged with the policy. The reference is the
+/// trainer's to keep; the loss itself holds only its config.
 #[derive(Debug, Clone)]
 pub struct TrDpo {
     cfg: TrDpoConfig,
 }
 
 impl TrDpo {
-    /// Validates `cfg`.
-    pub fn new(cfg: TrDpoConfig) -> Result<Self, LossError> {
-        check_range(
-            "tr-dpo",
-            "beta",
-            cfg.beta,
-            (0.0, false),
-            (f64::INFINITY, false),
-        )?;
-        check_range("tr-dpo", "alpha", cfg.alpha, (0.0, false), (1.0, true))?;
-        check_range(
-            "tr-dpo",
-            "tau",
-            cfg.tau as f64,
-            (1.0, true),
-            (f64::INFINITY, false),
-        )?;
-        check_range(
-            "tr-dpo",
-            "label_smoothing",
-            cfg.label_smoothing,
-            (0.0, true),
-            (0.5, false),
-        )?;
-        Ok(Self { cfg })
-    }
-
-    fn build(
-        table: &serde_json::Value,
-        _: &BuildContext,
-    ) -> Result<Box<dyn PreferenceLoss>, LossError> {
-        Ok(Box::new(Self::new(parse_loss_config(
-            "tr-dpo", table, PARAMS,
-        )?)?))
+    /// The loss for a checked `cfg`.
+    pub fn new(cfg: TrDpoConfig) -> Self {
+        Self { cfg }
     }
 }
 
 impl PreferenceLoss for TrDpo {
-    fn name(&self) -> &'static str {
-        "tr-dpo"
-    }
-
     fn needs(&self) -> Needs {
-        Needs {
-            reference: ReferenceUse::Moving,
-            perturbation: None,
-        }
+        Needs::reference(ReferenceUse::Moving)
     }
 
     fn compute(&mut self, x: &LossInputs, _: Phase) -> LossOutput {
         let beta = self.cfg.beta;
         let (lr_w, lr_l) = x.log_ratios();
-        let h = x.dpo_logits();
-        let losses = smoothed_sigmoid_loss(h * beta, self.cfg.label_smoothing);
+        let losses = smoothed_sigmoid_loss(x.dpo_logits() * beta, self.cfg.label_smoothing);
         let betas = full_like(&lr_w, beta);
         LossOutput::mean_of(losses, lr_w * beta, lr_l * beta, betas)
     }
@@ -130,23 +66,13 @@ impl PreferenceLoss for TrDpo {
     fn beta(&self) -> Option<f64> {
         Some(self.cfg.beta)
     }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
-
-    fn load_state(&mut self, _: serde_json::Value) -> Result<(), LossError> {
-        Ok(())
-    }
 }
 
-prefzoo_core::inventory::submit! {
-    LossPlugin {
-        name: "tr-dpo",
-        summary: "TR-DPO: DPO whose reference is merged with the policy every τ steps",
-        paper: "Gorbatovski et al. 2024, arXiv:2404.09656",
-        params: PARAMS,
-        defaults: || serde_json::to_value(TrDpoConfig::default()).expect("serialisable"),
-        build: TrDpo::build,
-    }
+prefzoo_core::register_loss! {
+    name: "tr-dpo",
+    summary: "TR-DPO: DPO whose reference is merged with the policy every τ steps",
+    paper: "Gorbatovski et al. 2024, arXiv:2404.09656",
+    reference: "trl 0.13 DPOTrainer, loss_type = \"sigmoid\", with SyncRefModelCallback",
+    config: TrDpoConfig,
+    build: |cfg, _| Ok(TrDpo::new(cfg)),
 }

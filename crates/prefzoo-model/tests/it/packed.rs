@@ -267,3 +267,71 @@ fn shared_prefix_with_sliding_windows(#[case] arch: &str) {
     eprintln!("{arch}: max relative Δ = {rel:.3e}");
     assert!(rel < 1e-5, "{arch}: {vg:?} vs {vw:?}");
 }
+
+/// ORPO's prompt log-probs (`score_prefix`): prompt tokens 2..|x| of every golden pair, shared
+/// with both completions or on a row of their own, equal transformers' forward of the prompt
+/// (zoo.json's `prompt_logps_policy`: tests/data/golden/policy, one pair per forward, float32)
+/// within 1e-5 relative — and scoring them leaves the completions' log-probs as they were.
+#[test]
+fn prompt_logps_match_transformers() {
+    let pairs = golden_pairs();
+    let n = pairs.len();
+    let policy = load(golden_dir().join("policy"));
+    let zoo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(golden_dir().join("zoo.json")).unwrap())
+            .unwrap();
+    let want: Vec<f32> = crate::common::floats(&zoo["losses"]["orpo"]["prompt_logps_policy"])
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let opts = LogpsOptions {
+        epsilon: None,
+        chunk_size: 16,
+    };
+    let without = vec(packed_logps(&policy, None, &shared(&pairs), &opts)
+        .unwrap()
+        .policy);
+    // Shared: the prompt scored inside the pair's segment.
+    let mut with_shared = PackedBatch::new(3 * n);
+    // Unshared: the chosen row alone, its first |x| tokens scored.
+    let mut with_rows = PackedBatch::new(3 * n);
+    for (k, (p, c, r)) in pairs.iter().enumerate() {
+        let (cc, rc) = (vec![true; c.len()], vec![true; r.len()]);
+        let branches = [
+            Branch {
+                ids: c,
+                counted: &cc,
+                slot: k,
+            },
+            Branch {
+                ids: r,
+                counted: &rc,
+                slot: n + k,
+            },
+        ];
+        with_shared.push_shared(p, &branches).unwrap();
+        with_shared.score_prefix(p.len(), 2 * n + k).unwrap();
+        let row: Vec<u32> = p.iter().chain(c).copied().collect();
+        let counted: Vec<bool> = (0..row.len()).map(|t| t >= p.len()).collect();
+        with_rows.push_sequence(&row, &counted, k).unwrap();
+        with_rows.score_prefix(p.len(), 2 * n + k).unwrap();
+        assert!(with_rows.score_prefix(row.len() + 1, 2 * n + k).is_err());
+    }
+    let shared_out = packed_logps(&policy, None, &with_shared, &opts).unwrap();
+    let rows_out = packed_logps(&policy, None, &with_rows, &opts).unwrap();
+    let n_tokens = vec(shared_out.n_tokens);
+    for (k, (p, _, _)) in pairs.iter().enumerate() {
+        assert_eq!(n_tokens[2 * n + k] as usize, p.len() - 1);
+    }
+    let (got_shared, got_rows) = (vec(shared_out.policy), vec(rows_out.policy));
+    let rel = max_rel(&got_shared[2 * n..], &want);
+    eprintln!("prompt log-probs, shared: max relative Δ vs transformers = {rel:.3e}");
+    assert!(rel < 1e-5, "{:?} vs {want:?}", &got_shared[2 * n..]);
+    assert!(max_rel(&got_rows[2 * n..], &want) < 1e-5);
+    assert!(max_rel(&got_rows[..n], &without[..n]) < 1e-5);
+    // Same tokens, summed in differently composed lm_head chunks: float rounding only.
+    assert!(
+        max_rel(&got_shared[..2 * n], &without) < 1e-6,
+        "completions unchanged"
+    );
+}

@@ -1,0 +1,13 @@
+//! EXO (pairwise)'s losses and rewards on two fixed micro-batches, at two settings.
+
+use prefzoo_loss_exo_pair::ExoPair;
+use rstest::rstest;
+
+use crate::support::snapshot;
+
+#[rstest]
+#[case::beta_0_1_eps_default("beta_0.1_eps_default", ExoPair { beta: 0.1, label_smoothing: 0.0 })]
+#[case::beta_0_5_ls_0_1("beta_0.5_ls_0.1", ExoPair { beta: 0.5, label_smoothing: 0.1 })]
+fn pinned(#[case] name: &str, #[case] mut loss: ExoPair) {
+    insta::assert_snapshot!(name, snapshot(&mut loss));
+}

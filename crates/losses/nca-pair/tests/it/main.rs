@@ -1,0 +1,7 @@
+//! prefzoo-loss-nca-pair's tests: one binary (golden numbers, gradient, snapshot).
+
+#[path = "../../../golden_support.rs"]
+mod support;
+
+mod golden;
+mod snapshot;

@@ -1,0 +1,7 @@
+//! prefzoo-loss-simpo's tests: one binary (golden numbers, snapshot).
+
+#[path = "../../../golden_support.rs"]
+mod support;
+
+mod golden;
+mod snapshot;
