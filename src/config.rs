@@ -1,4 +1,6 @@
 //! Reading a run's configuration: defaults < TOML file < `PREFZOO_*` environment < `--set`.
+//! A study's suite (`prefzoo demo`) is read through the same layers, with the built-in suite
+//! as the defaults when no file is given ([`load_over`]).
 //!
 //! This is the only place that reads config files or the environment. Keys are trl's names;
 //! nested tables are reached with dots on the command line (`--set loss.beta=0.05`) and with a
@@ -14,6 +16,7 @@ use figment::Figment;
 use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
 use prefzoo_core::config::{closest_name, hint};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Environment variables with the `PREFZOO_` prefix that are not config keys.
@@ -72,6 +75,23 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow
     extract(&f).with_context(|| match file {
         Some(p) => format!("reading config {}", p.display()),
         None => "reading config from the environment and --set".to_owned(),
+    })
+}
+
+/// Loads `T` from `file`, or from `base` when no file is given, with the `PREFZOO_*`
+/// environment and `sets` applied over it (a suite: the file or a built-in suite).
+pub fn load_over<T: Serialize + DeserializeOwned>(
+    base: &T,
+    file: Option<&Path>,
+    sets: &[String],
+) -> anyhow::Result<T> {
+    let mut f = figment(file, sets)?;
+    if file.is_none() {
+        f = Figment::from(Serialized::defaults(base)).merge(f);
+    }
+    extract(&f).with_context(|| match file {
+        Some(p) => format!("reading {}", p.display()),
+        None => "reading the built-in suite with the environment and --set".to_owned(),
     })
 }
 

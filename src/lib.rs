@@ -4,7 +4,7 @@
 //! names, and its `inventory` registration with it) and re-exports the pieces a program that
 //! trains from code needs, and the reading of config files and the environment ([`config`]) and
 //! device selection ([`device`]) that the CLI and the tests share. The CLI in `main.rs` is a
-//! thin layer over it.
+//! thin layer over it and over prefzoo-study (`prefzoo demo`, `prefzoo eval`).
 
 // One line per loss plugin: a new loss is a new crate plus one line here (and one in the
 // root Cargo.toml's [dependencies]).
@@ -32,7 +32,6 @@ extern crate prefzoo_loss_sppo_hard as _;
 extern crate prefzoo_loss_tr_dpo as _;
 
 pub mod config;
-pub mod demo;
 pub mod device;
 
 pub use prefzoo_core as core;

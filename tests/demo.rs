@@ -1,30 +1,82 @@
 //! `prefzoo demo` end to end through the CLI, on the tiny CI suite (configs/demo/ci.toml): the
 //! world is built, every run trains and is judged, and the report, plots and numbers appear.
-//! The shipped suite files are the built-in suites.
+//! Suites are read through the same layers as train configs (file or built-in suite <
+//! `PREFZOO_*` < `--set`). That the shipped suite files are the built-in suites is tested in
+//! prefzoo-study (suite.rs).
 
 use std::process::Command;
 
-use prefzoo::demo::suite::Suite;
+use prefzoo_study::Suite;
+
+/// `prefzoo demo ARGS --print-config` with `env` set: the suite it would run, or the error.
+fn print_config(args: &[&str], env: &[(&str, &str)]) -> Result<Suite, String> {
+    let o = Command::new(env!("CARGO_BIN_EXE_prefzoo"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("demo")
+        .args(args)
+        .arg("--print-config")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    if o.status.success() {
+        Ok(toml::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
 
 #[test]
-fn shipped_suites_are_the_built_in_ones() {
-    let read = |name: &str| -> Suite {
-        let p = format!("{}/configs/demo/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-        toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-    };
-    assert_eq!(read("default"), Suite::default_suite());
-    assert_eq!(read("quick"), Suite::quick_suite());
-    let ci = read("ci");
-    assert_eq!(ci.n_runs(), 9);
-    // Every other shipped suite is a valid suite file too (unknown keys are errors).
-    let dir = format!("{}/configs/demo", env!("CARGO_MANIFEST_DIR"));
-    for e in std::fs::read_dir(dir).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_suffix(".toml") {
-            assert!(read(stem).n_runs() > 0, "{name}");
-        }
-    }
-    assert_eq!(read("long").n_runs(), 18);
+fn suites_are_layered_like_train_configs() {
+    // The shipped files and the built-in suites read the same through the layers.
+    assert_eq!(print_config(&[], &[]), Ok(Suite::default_suite()));
+    assert_eq!(print_config(&["--quick"], &[]), Ok(Suite::quick_suite()));
+    assert_eq!(
+        print_config(&["--config", "configs/demo/default.toml"], &[]),
+        Ok(Suite::default_suite())
+    );
+    // `PREFZOO_*` over the suite, `--set` over both, nested keys and typed values.
+    let s = print_config(
+        &[
+            "--quick",
+            "--set",
+            "eval.n_prompts=100",
+            "--set",
+            "train.learning_rate=5e-4",
+            "--set",
+            "name=mine",
+        ],
+        &[
+            ("PREFZOO_EVAL__SEED", "7"),
+            ("PREFZOO_EVAL__N_PROMPTS", "50"),
+        ],
+    )
+    .unwrap();
+    let mut want = Suite::quick_suite();
+    want.name = "mine".into();
+    want.eval.n_prompts = 100;
+    want.eval.seed = 7;
+    want.train.insert("learning_rate".into(), 5e-4.into());
+    assert_eq!(s, want);
+    let s = print_config(
+        &[
+            "--config",
+            "configs/demo/ci.toml",
+            "--set",
+            "world.n_train=64",
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (s.name.as_str(), s.world.n_train, s.n_runs()),
+        ("demo-ci", 64, 9)
+    );
+    // An unknown key names itself and the nearest valid one.
+    let e = print_config(&["--set", "eval.n_promts=5"], &[]).unwrap_err();
+    assert!(
+        e.contains("unknown key `eval.n_promts`") && e.contains("n_prompts"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -46,7 +46,14 @@ fn round(v: &[f64]) -> String {
 fn every_loss_on_fixed_inputs() {
     let mut s = String::new();
     for p in registry::plugins() {
-        let mut loss = (p.build)(&serde_json::Value::Null, &BuildContext { seed: 3 }).unwrap();
+        let mut loss = (p.build)(
+            &serde_json::Value::Null,
+            &BuildContext {
+                seed: 3,
+                ..BuildContext::default()
+            },
+        )
+        .unwrap();
         let out = loss.compute(&inputs(), Phase::Train);
         let _ = writeln!(s, "[{}]", p.name);
         let _ = writeln!(s, "objective        {}", round(&to_vec_f64(&out.loss)));

@@ -1,7 +1,8 @@
 //! Kill-and-resume: a run stopped after its step-3 checkpoint (at step 4, so step 4's work is
 //! lost as in a real kill) and resumed equals the uninterrupted run — β, losses, the loss's
 //! state and the parameters — for the losses that carry state: ε-DPO (β), β-DPO (running
-//! statistics and the filtering RNG) and TR-DPO (the moving reference); and for a bf16 source
+//! statistics and the filtering RNG), TR-DPO (the moving reference) and DPO with a β schedule
+//! (its position); and for a bf16 source
 //! model trained with `bf16 = true`, whose checkpoints are bf16 with f32 master weights beside.
 
 mod common;
@@ -61,6 +62,7 @@ fn straight_and_resumed(sets: &[&str], dev: &Device, inspect: impl Fn(&std::path
 #[case::edpo("edpo", &["loss.epsilon=0.1"])]
 #[case::beta_dpo("beta-dpo", &[])]
 #[case::tr_dpo("tr-dpo", &["loss.tau=2", "loss.alpha=0.6"])]
+#[case::dpo_cosine_beta("dpo", &["loss.beta_schedule=\"cosine\"", "loss.beta_final=0.01"])]
 fn resumed_run_equals_uninterrupted(#[case] algo: &str, #[case] extra: &[&str]) {
     let mut sets = vec![
         format!("algo={algo:?}"),
@@ -94,6 +96,7 @@ fn resumed_run_equals_uninterrupted(#[case] algo: &str, #[case] extra: &[&str]) 
         for key in [
             "loss",
             "kl/beta",
+            "beta",
             "kl/avg_steps",
             "beta_dpo/beta",
             "rewards/margins",
@@ -108,6 +111,10 @@ fn resumed_run_equals_uninterrupted(#[case] algo: &str, #[case] extra: &[&str]) 
         }
     }
     assert_eq!(straight.loss().beta(), resumed.loss().beta());
+    if let (Some(first), Some(last)) = (a[0]["beta"].as_f64(), a[a.len() - 1]["beta"].as_f64()) {
+        // The cosine schedule: β0 at step 1, β_final at step 6, whatever the interruption.
+        assert_eq!((first, last), (0.1, 0.01), "{algo}: the scheduled β path");
+    }
     let (p, q) = (checksums(straight.policy()), checksums(resumed.policy()));
     assert!(
         close(q.0, p.0, 1e-6) && close(q.1, p.1, 1e-6),

@@ -55,7 +55,7 @@ pub fn render_text() -> String {
             };
             let alias = param
                 .alias
-                .map(|a| format!(" (trl: {a})"))
+                .map(|a| format!(" (also accepted as `{a}`)"))
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -70,9 +70,29 @@ pub fn render_text() -> String {
     }
     s.push_str("select one with `algo = \"NAME\"` and set its keys in the `[loss]` table\n");
     for (name, why) in ABSENT {
-        let _ = writeln!(s, "\nnot available: {name}\n  {why}");
+        let _ = writeln!(s, "\nnot available: {name}");
+        for line in wrap(why, 94) {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     s
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 fn render_json() -> anyhow::Result<String> {

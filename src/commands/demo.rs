@@ -1,11 +1,12 @@
-//! `prefzoo demo [--quick] [--config SUITE.toml] [--out DIR]`.
+//! `prefzoo demo [--quick] [--config SUITE.toml] [--set key=value]... [--out DIR]`: parses the
+//! arguments, reads the suite (the file or a built-in suite < `PREFZOO_*` < `--set`, as train
+//! configs are read) and prints; the study itself is prefzoo-study.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use prefzoo::demo::{self, suite::Suite};
-
-use prefzoo::device;
+use prefzoo::{config, device};
+use prefzoo_study::{RunOptions, StudyResults, Suite, report};
 
 /// Arguments of `prefzoo demo`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,10 @@ pub struct Args {
     /// A suite file (world, training settings, evaluation, runs); see configs/demo/.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Override a key of the suite: `--set eval.n_prompts=500`, `--set train.learning_rate=5e-4`
+    /// (repeatable; applied after the suite and `PREFZOO_*` variables).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
     /// Output directory (default: runs/<suite name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -35,16 +40,12 @@ pub struct Args {
 
 /// Runs the demo.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let suite = match (&args.config, args.quick) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<Suite>(&text)
-                .with_context(|| format!("suite file {}", path.display()))?
-        }
-        (None, true) => Suite::quick_suite(),
-        (None, false) => Suite::default_suite(),
+    let built_in = if args.quick {
+        Suite::quick_suite()
+    } else {
+        Suite::default_suite()
     };
+    let suite: Suite = config::load_over(&built_in, args.config.as_deref(), &args.sets)?;
     if args.print_config {
         print!("{}", toml::to_string_pretty(&suite)?);
         return Ok(());
@@ -60,10 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 path.display()
             )
         })?;
-        let results: demo::DemoResults = serde_json::from_str(&text).with_context(|| {
+        let results: StudyResults = serde_json::from_str(&text).with_context(|| {
             format!("--report-only: {} is not a demo's results", path.display())
         })?;
-        println!("{}", demo::report::write(&results, &out)?);
+        println!("{}", report::write(&results, &out)?);
         println!("report: {}", out.join("report.md").display());
         return Ok(());
     }
@@ -77,8 +78,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let results = demo::run(&suite, &out, &dev, jobs, &mut |line| eprintln!("{line}"))?;
-    let summary = demo::report::write(&results, &out)?;
+    let results = prefzoo_study::run(
+        &suite,
+        &out,
+        &dev,
+        RunOptions {
+            jobs,
+            log: &mut |line| eprintln!("{line}"),
+            save_config: &|cfg, path| config::write_resolved(cfg, path).map_err(Into::into),
+        },
+    )?;
+    let summary = report::write(&results, &out)?;
     println!("{summary}");
     println!("report: {}", out.join("report.md").display());
     Ok(())

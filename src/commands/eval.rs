@@ -4,18 +4,18 @@
 //! `--data FILE`), with the run's loss at its final state; for ε-DPO also the margins by
 //! monotonicity class. Where a judge exists — a run trained on a `prefzoo demo` world, whose
 //! directory holds `world.json` — also the win rate against the test pairs' chosen responses
-//! and KL(π_ref‖π_θ), measured exactly as the demo measures them.
+//! and KL(π_ref‖π_θ), measured by the study's evaluation kit (prefzoo-study) with the default
+//! `[eval]` settings of a suite.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use prefzoo::demo::OracleJudge;
 use prefzoo::{config, device};
 use prefzoo_core::{BuildContext, registry};
 use prefzoo_data::{DatasetConfig, PreferenceDataset};
-use prefzoo_eval::{SampleConfig, by_class, kl_on_samples, win_rate};
-use prefzoo_synth::world::{EOS, MAX_RESPONSE};
-use prefzoo_synth::{Manifest, model_prompt};
+use prefzoo_study::kit::{EvalKit, classes_of, kl_reference};
+use prefzoo_study::suite::EvalSettings;
+use prefzoo_synth::Manifest;
 use prefzoo_train::precision::Precision;
 use prefzoo_train::reference::{Reference, Split};
 use prefzoo_train::run::{lengths, tokenizer_for};
@@ -62,7 +62,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Compute as the run did (`bf16`): the policy over f32 weights, the reference held in bf16.
     let precision = Precision::new(cfg.bf16, &dev)?;
     let (policy_dir, loss_state) = trained(&args.run)?;
-    let mut loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
+    let mut loss = registry::build(
+        &cfg.algo,
+        &cfg.loss,
+        &BuildContext {
+            seed: cfg.seed,
+            ..BuildContext::default()
+        },
+    )?;
     if let Some(s) = loss_state.filter(|s| !s.is_null()) {
         loss.load_state(s).map_err(|e| {
             anyhow::anyhow!(
@@ -88,11 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let policy = precision.load_master(&policy_dir, &dev)?;
-    // The reference the run started from (for TR-DPO: the original one, as the paper measures KL).
-    let ref_files = match &cfg.ref_model {
-        Some(spec) => prefzoo_model::hub::resolve(spec)?,
-        None => start,
-    };
+    // The reference the run started from (for TR-DPO: the original one, as the paper measures
+    // KL): the loss's reference here and the one the kit measures KL against.
+    let ref_files = prefzoo_model::hub::resolve(kl_reference(&cfg))?;
     let ref_model = precision.load_frozen_files(&ref_files, &dev)?;
     let reference = if needs.reference.needed() {
         Reference::Model {
@@ -118,18 +123,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("eval_{:<22} {:.6}", m.name, m.value);
         out.insert(format!("eval_{}", m.name), m.value.into());
     }
-    if r.pairs.iter().any(|p| p.extra.contains_key("step")) {
-        let items: Vec<(i8, f64)> = r
-            .pairs
-            .iter()
-            .map(|p| {
-                (
-                    p.extra["step"].as_f64().unwrap_or(0.0) as i8,
-                    p.chosen_reward - p.rejected_reward,
-                )
-            })
-            .collect();
-        for c in by_class(&items) {
+    // A loss that sorts pairs into classes (ε-DPO) says in which column.
+    if let Some(classes) = registry::find(&cfg.algo)?.reports.classes {
+        let by_class = classes_of(&r.pairs, &classes);
+        for c in &by_class {
             println!(
                 "margin s={:+}: {:.4} ± {:.4} ({:.1}% of pairs)",
                 c.class,
@@ -138,34 +135,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 100.0 * c.fraction
             );
         }
-        out.insert(
-            "margins_by_class".into(),
-            serde_json::to_value(by_class(&items))?,
-        );
+        out.insert("margins_by_class".into(), serde_json::to_value(&by_class)?);
     }
     // A judge exists for runs on a demo world.
     let world = Path::new(&cfg.dataset.path)
         .parent()
         .map(|d| d.join("world.json"));
     if let Some(manifest) = world.filter(|p| p.is_file()) {
-        let m: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest)?)?;
-        let judge = OracleJudge(m.config.world.clone());
-        let prompts: Vec<Vec<u32>> = m.test.prompts.iter().map(model_prompt).collect();
-        let chosen: Vec<f64> = prompts
-            .iter()
-            .zip(&m.test.chosen)
-            .map(|(p, y)| prefzoo_eval::Judge::score(&judge, p, y))
-            .collect();
-        let sample = SampleConfig {
-            temperature: 1.0,
-            max_new_tokens: MAX_RESPONSE + 1,
-            eos: EOS,
-            pad: EOS,
-            seed: 1234,
-            batch_size: 1024,
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a demo world's manifest", manifest.display()))?;
+        // Every test prompt, judged as a suite's runs are by default.
+        let settings = EvalSettings {
+            n_prompts: m.test.prompts.len(),
+            ..EvalSettings::default()
         };
-        let w = win_rate(&policy, &prompts, &chosen, &judge, &sample)?;
-        let kl = kl_on_samples(&ref_model, &policy, &prompts, &m.test.kl_samples, EOS, 1024)?;
+        let judged = EvalKit::new(&m, ref_model, &settings).judge(&policy)?;
+        let (w, kl) = (judged.win, judged.kl);
         println!(
             "win rate vs chosen (oracle r*): {:.1}% ± {:.1}   KL(π_ref‖π_θ): {:.2} ± {:.2} nats   r* {:.2}   length {:.1}",
             100.0 * w.win.mean,

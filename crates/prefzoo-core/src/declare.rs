@@ -132,7 +132,9 @@ macro_rules! __alias {
 /// [`loss_config!`](crate::loss_config) table; `build` (optional) turns the checked table
 /// into the loss — `|cfg, ctx| Ok(MyLoss::new(cfg))` — and without it the table is the loss
 /// (stateless losses implement [`PreferenceLoss`](crate::PreferenceLoss) on it directly).
-/// `reference` names the implementation the loss is pinned to.
+/// `reference` names the implementation the loss is pinned to. `reports` (optional, default
+/// [`Reports::NONE`](crate::registry::Reports::NONE)) declares what its runs report beyond
+/// every loss's metrics: a moving β, pair classes, the loss it refines.
 ///
 /// A binary must still name the crate (`extern crate prefzoo_loss_x as _;`) or rustc drops it
 /// with its registration; the registry snapshot test catches that.
@@ -145,6 +147,7 @@ macro_rules! register_loss {
         reference: $reference:literal,
         config: $cfg:ty
         $(, build: $build:expr)?
+        $(, reports: $reports:expr)?
         $(,)?
     ) => {
         $crate::inventory::submit! {
@@ -163,6 +166,7 @@ macro_rules! register_loss {
                         $crate::__build_fn!($cfg $(, $build)?),
                     )
                 },
+                reports: $crate::__reports!($($reports)?),
             }
         }
     };
@@ -180,4 +184,109 @@ macro_rules! __build_fn {
     ($cfg:ty, $build:expr) => {
         $build
     };
+}
+
+/// The `reports` of [`register_loss!`](crate::register_loss), or nothing beyond the common
+/// metrics.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reports {
+    () => {
+        $crate::registry::Reports::NONE
+    };
+    ($reports:expr) => {
+        $reports
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::{LossInputs, LossOutput, Phase};
+    use crate::{POSITIVE, open_closed};
+
+    crate::loss_config! {
+        /// A table with every kind of key.
+        pub struct Sample {
+            /// β, the
+            /// scale.
+            beta: f64 = 0.1, in POSITIVE;
+            /// α in (0, 1].
+            alpha: f64 = 1.0, in open_closed(0.0, 1.0), alias "mixup_alpha";
+            /// γ, unset by default.
+            gamma: Option<f64> = None, in 0.0..;
+            /// τ ≥ 1 steps.
+            tau: u64 = 4, in 1.0..;
+            /// No range.
+            name: String = "x".to_owned();
+        }
+    }
+
+    impl PreferenceLoss for Sample {
+        fn compute(&mut self, _: &LossInputs, _: Phase) -> LossOutput {
+            unreachable!("only built here")
+        }
+    }
+
+    #[test]
+    fn one_declaration_gives_docs_defaults_and_ranges() {
+        let names: Vec<&str> = Sample::PARAMS.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["beta", "alpha", "gamma", "tau", "name"]);
+        assert_eq!(Sample::PARAMS[0].text(), "β, the scale.");
+        assert_eq!(Sample::PARAMS[1].alias, Some("mixup_alpha"));
+        assert_eq!(Sample::PARAMS[0].alias, None);
+        let d = Sample::default();
+        assert_eq!((d.beta, d.alpha, d.gamma, d.tau), (0.1, 1.0, None, 4));
+        assert!(d.check_ranges("s").is_ok());
+        let bad = |s: Sample| s.check_ranges("s").unwrap_err().to_string();
+        let e = bad(Sample {
+            alpha: 0.0,
+            ..d.clone()
+        });
+        assert!(e.contains("`alpha` = 0 is outside (0, 1]"), "{e}");
+        let e = bad(Sample {
+            gamma: Some(-1.0),
+            ..d.clone()
+        });
+        assert!(e.contains("`gamma` = -1 is outside [0, ∞)"), "{e}");
+        let e = bad(Sample {
+            tau: 0,
+            ..d.clone()
+        });
+        assert!(e.contains("`tau` = 0"), "{e}");
+        assert_eq!(defaults_of::<Sample>()["name"], "x");
+    }
+
+    #[test]
+    fn build_from_parses_aliases_and_rejects_what_is_wrong() {
+        let ctx = BuildContext::default();
+        let ok = serde_json::json!({"mixup_alpha": 0.5, "tau": 2});
+        let keep = |s: Sample, _: &BuildContext| -> Result<Sample, LossError> {
+            assert_eq!((s.alpha, s.tau), (0.5, 2));
+            Ok(s)
+        };
+        assert!(build_from::<Sample, _>("s", &ok, &ctx, keep).is_ok());
+        let make = |s: Sample, _: &BuildContext| -> Result<Sample, LossError> { Ok(s) };
+        let e = build_from::<Sample, _>("s", &serde_json::json!({"bta": 1.0}), &ctx, make)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown key `bta`, did you mean `beta`?"), "{e}");
+        let e = build_from::<Sample, _>("s", &serde_json::json!({"beta": 0.0}), &ctx, make)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("`beta` = 0 is outside (0, ∞)"), "{e}");
+        let refuse = |_: Sample, _: &BuildContext| -> Result<Sample, LossError> {
+            Err(LossError::BadValue {
+                algo: "s".to_owned(),
+                reason: "refused".to_owned(),
+            })
+        };
+        let e = build_from::<Sample, _>("s", &serde_json::Value::Null, &ctx, refuse)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("refused"), "{e}");
+    }
 }

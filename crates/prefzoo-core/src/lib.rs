@@ -7,7 +7,14 @@
 //! names a concrete loss.
 //!
 //! This crate does no I/O: configs arrive as already-parsed JSON values (the binary reads the
-//! files) and are deserialised here into each loss's typed, `deny_unknown_fields` struct.
+//! files) and are deserialised here into each loss's typed, `deny_unknown_fields` struct. The
+//! one exception is a `beta_schedule = "file:PATH"` β path ([`schedule`]), read once when the
+//! loss is built, since a loss table can only name it.
+
+// `loss_config!` names serde's re-export as `prefzoo_core::serde` (serde's `crate` attribute
+// takes a path string, where `$crate` cannot go); this makes that path resolve in this crate's
+// own tests too.
+extern crate self as prefzoo_core;
 
 pub mod config;
 pub mod declare;
@@ -16,6 +23,7 @@ pub mod loss;
 pub mod metrics;
 pub mod ops;
 pub mod registry;
+pub mod schedule;
 
 pub use config::{
     POSITIVE, RangeValue, check_in, closest_name, hint, open, open_closed, parse_loss_config,
@@ -28,6 +36,7 @@ pub use loss::{
 };
 pub use metrics::Metric;
 pub use registry::{BuildContext, LossPlugin, ParamDoc};
+pub use schedule::{BetaSchedule, Scheduled, ScheduledBeta, WithBeta};
 
 /// Re-exported so that plugin crates can register without a direct `inventory` dependency.
 pub use inventory;

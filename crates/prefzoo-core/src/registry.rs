@@ -18,32 +18,15 @@ pub struct ParamDoc {
     pub name: &'static str,
     /// What it is, with the paper's symbol (a doc comment: lines joined, see [`ParamDoc::text`]).
     pub doc: &'static str,
-    /// trl's spelling of the same key, accepted as a synonym (`ref_model_mixup_alpha`).
+    /// Another spelling of the same key, accepted as a synonym: trl's
+    /// (`ref_model_mixup_alpha`) or the official code's (β-DPO's `a`).
     pub alias: Option<&'static str>,
 }
 
 impl ParamDoc {
-    /// A parameter without an alias.
-    pub const fn new(name: &'static str, doc: &'static str) -> Self {
-        Self {
-            name,
-            doc,
-            alias: None,
-        }
-    }
-
     /// The doc as one line: surrounding blanks trimmed, runs of blanks made one space.
     pub fn text(&self) -> String {
         self.doc.split_whitespace().collect::<Vec<_>>().join(" ")
-    }
-
-    /// A parameter that trl spells `alias`.
-    pub const fn with_alias(name: &'static str, alias: &'static str, doc: &'static str) -> Self {
-        Self {
-            name,
-            doc,
-            alias: Some(alias),
-        }
     }
 }
 
@@ -52,6 +35,9 @@ impl ParamDoc {
 pub struct BuildContext {
     /// The run's seed (β-DPO's pair filtering derives its randomness from it).
     pub seed: u64,
+    /// The run's optimiser steps, when the loss is built for training (β schedules need
+    /// them); `None` when it is built to evaluate or score, where its state says where it is.
+    pub total_steps: Option<u64>,
 }
 
 /// A registered loss.
@@ -72,6 +58,45 @@ pub struct LossPlugin {
     pub defaults: fn() -> serde_json::Value,
     /// Builds the loss from its `[loss]` table (unknown keys and bad values are errors).
     pub build: BuildFn,
+    /// What a run of the loss reports beyond every loss's metrics ([`Reports::NONE`] for most).
+    pub reports: Reports,
+}
+
+/// What a loss reports beyond the metrics every loss logs, declared beside it so that a reader
+/// of its runs (the study in prefzoo-study, `prefzoo eval`) finds it without knowing the loss by
+/// name. [`register_loss!`](crate::register_loss) defaults it to [`Reports::NONE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reports {
+    /// The metric logged after each optimiser step with the β that step used, for a loss whose
+    /// β moves during training (ε-DPO: `kl/beta`).
+    pub moving_beta: Option<&'static str>,
+    /// How the loss sorts pairs into classes s ∈ {−1, 0, +1} (ε-DPO's monotonicity classes).
+    pub classes: Option<PairClasses>,
+    /// The registry name of the loss this one refines, which a comparison should hold it
+    /// against (ε-DPO: `"dpo"`).
+    pub baseline: Option<&'static str>,
+}
+
+impl Reports {
+    /// Nothing beyond every loss's metrics.
+    pub const NONE: Self = Self {
+        moving_beta: None,
+        classes: None,
+        baseline: None,
+    };
+}
+
+/// Where a loss that sorts pairs into classes s ∈ {−1, 0, +1} reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairClasses {
+    /// The per-pair score column holding s (ε-DPO: `step`).
+    pub column: &'static str,
+    /// The step metrics with the fractions of the step's pairs in class +1 and in class −1
+    /// (ε-DPO: `kl/p_epsilon_steps`, `kl/n_epsilon_steps`).
+    pub fractions: [&'static str; 2],
+    /// The `[loss]` key that sets the ε of the check assigning the classes, where one does
+    /// (ε-DPO: `epsilon_check`).
+    pub epsilon_key: Option<&'static str>,
 }
 
 /// Builds a loss from its `[loss]` table.

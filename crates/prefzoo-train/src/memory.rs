@@ -469,7 +469,14 @@ impl RunSwitches {
 
 /// What the loss of `cfg` needs, from the registry (no model, no data).
 pub fn loss_needs(cfg: &TrainConfig) -> Result<Needs, TrainError> {
-    let loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
+    let loss = registry::build(
+        &cfg.algo,
+        &cfg.loss,
+        &BuildContext {
+            seed: cfg.seed,
+            ..BuildContext::default()
+        },
+    )?;
     Ok(loss.needs())
 }
 

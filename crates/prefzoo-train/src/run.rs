@@ -19,6 +19,8 @@ pub struct RunParts {
     pub loss: Box<dyn PreferenceLoss>,
     /// What it needs.
     pub needs: Needs,
+    /// Which pairs each optimiser step sees, and how many steps there are.
+    pub plan: crate::plan::StepPlan,
     /// The policy's files (its directory provides the tokenizer files copied on save).
     pub policy_files: ModelFiles,
     /// The reference's files, when a separate reference model is used.
@@ -48,8 +50,9 @@ impl std::fmt::Debug for RunParts {
 /// Builds the loss and loads files and data; models are loaded by [`load_models`].
 pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
     cfg.validate()?;
-    let loss = registry::build(&cfg.algo, &cfg.loss, &BuildContext { seed: cfg.seed })?;
-    let needs = loss.needs();
+    // Built once here to learn what it needs (its keys are checked before any file is read),
+    // and again below, once the data says how many steps the run has.
+    let needs = registry::build(&cfg.algo, &cfg.loss, &BuildContext::default())?.needs();
     if cfg.precompute_ref_log_probs
         && let Err(why) = needs.reference.check_precompute()
     {
@@ -73,9 +76,25 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
             loaded.report.summary()
         )));
     }
+    let plan = crate::plan::StepPlan::new(
+        loaded.train.len(),
+        cfg.per_device_train_batch_size,
+        cfg.gradient_accumulation_steps,
+        cfg.num_train_epochs,
+        cfg.max_steps,
+    );
+    let loss = registry::build(
+        &cfg.algo,
+        &cfg.loss,
+        &BuildContext {
+            seed: cfg.seed,
+            total_steps: Some(plan.total_steps),
+        },
+    )?;
     Ok(RunParts {
         loss,
         needs,
+        plan,
         policy_files,
         reference_files,
         tokenizer,

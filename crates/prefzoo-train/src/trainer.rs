@@ -139,13 +139,7 @@ impl Trainer {
                 &cfg, &mut parts, device, precision,
             )?);
         }
-        let plan = StepPlan::new(
-            parts.train.len(),
-            cfg.per_device_train_batch_size,
-            cfg.gradient_accumulation_steps,
-            cfg.num_train_epochs,
-            cfg.max_steps,
-        );
+        let plan = parts.plan.clone();
         let schedule = LrSchedule {
             learning_rate: cfg.learning_rate,
             kind: cfg.lr_scheduler_type,

@@ -9,7 +9,9 @@
 //! after each optimiser step:  β ← β/(1 + ε_s·s̄)   (official rule; s̄ = mean of s over the step)
 //!                         or β ← mean_i β̃_i       (the paper's text, `beta_update = "paper"`)
 //! ```
-//! β is held in float32, as the official code holds it after its first update. s̄ averages over
+//! `instance = false` replaces β̃_i by β in the loss (β still moves): the ablation that separates
+//! the per-pair β from the global β update. β is held in float32, as the official code holds it
+//! after its first update. s̄ averages over
 //! the pairs actually seen in the step, so the rule does not depend on how the step is split
 //! into micro-batches (the official counter divides by the accumulation steps and under-counts a
 //! short last window). Label smoothing applies as in DPO; the official smoothing term has a sign
@@ -56,6 +58,10 @@ prefzoo_core::loss_config! {
         beta_update: BetaUpdate = BetaUpdate::Official;
         /// ls in [0, 0.5): label smoothing, as in conservative DPO.
         label_smoothing: f64 = 0.0, in 0.0..0.5;
+        /// Whether each pair's loss uses its own β̃_i (the paper's instance-level β); false:
+        /// every pair uses the global β while β still moves by `beta_update` (an ablation:
+        /// with "none" too this is DPO).
+        instance: bool = true;
     }
 }
 
@@ -139,7 +145,12 @@ impl PreferenceLoss for Edpo {
             .collect();
 
         let device = x.policy_chosen_logps.device();
-        let betas = from_f64(&pair_betas, &device);
+        let used: Vec<f64> = if self.cfg.instance {
+            pair_betas.clone()
+        } else {
+            vec![f64::from(self.beta); pair_betas.len()]
+        };
+        let betas = from_f64(&used, &device);
         let (lr_w, lr_l) = x.log_ratios();
         let h = x.dpo_logits();
         let losses = smoothed_sigmoid_loss(h * betas.clone(), self.cfg.label_smoothing);
@@ -212,4 +223,13 @@ prefzoo_core::register_loss! {
     reference: "official code github.com/oddqueue/e-dpo @ 268c7ad, EpsilonDPOTrainer",
     config: EdpoConfig,
     build: |cfg, _| Ok(Edpo::new(cfg)),
+    reports: prefzoo_core::registry::Reports {
+        moving_beta: Some(KL_BETA),
+        classes: Some(prefzoo_core::registry::PairClasses {
+            column: "step",
+            fractions: [KL_P_EPSILON_STEPS, KL_N_EPSILON_STEPS],
+            epsilon_key: Some("epsilon_check"),
+        }),
+        baseline: Some("dpo"),
+    },
 }

@@ -16,6 +16,7 @@ fn matches_trl(#[case] key: &str, #[case] ls: f64) {
     let mut loss = Dpo {
         beta: 0.1,
         label_smoothing: ls,
+        ..Dpo::default()
     };
     let (_, [l, c, r]) = run_all(&mut loss, &g, 8, &dev, &|_, _| {});
     let want = &g["losses"][key];
@@ -50,7 +51,7 @@ fn gradient_at_zero_margin_is_minus_half_beta() {
     let beta = 0.25;
     let mut loss = Dpo {
         beta,
-        label_smoothing: 0.0,
+        ..Dpo::default()
     };
     let out = loss.compute(&x, Phase::Train);
     let grads = out.loss.backward();

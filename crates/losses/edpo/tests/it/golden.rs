@@ -326,3 +326,63 @@ fn label_smoothing_is_not_a_no_op() {
         "smoothing changed every loss"
     );
 }
+
+/// The ablation keys: with `instance = false` and `beta_update = "none"` ε-DPO is DPO with the
+/// same β — per-pair losses and rewards on the 32 golden pairs equal DPO's (the same core ops,
+/// −logσ(βh) in float32 with β the float32 β ε-DPO holds) within 1e-6 relative over two
+/// steps, and the f64 formula within 1e-5 (f32 rounding). With `instance = false` alone β
+/// still moves as the official rule says.
+#[test]
+fn instance_off_and_no_update_is_dpo() {
+    let g = golden();
+    let dev = Device::flex();
+    let prep = |x: &mut LossInputs, r: std::ops::Range<usize>| perturb_like_golden(&g, "0.1", x, r);
+    let cfg = |update| EdpoConfig {
+        beta: 0.1,
+        epsilon: 0.1,
+        beta_update: update,
+        instance: false,
+        ..Default::default()
+    };
+    let mut plain = Edpo::new(cfg(BetaUpdate::None));
+    let beta = f64::from(0.1f32);
+    let x = inputs(&g, 0..32, &dev);
+    let dpo = values(&prefzoo_core::ops::smoothed_sigmoid_loss(
+        x.dpo_logits() * beta,
+        0.0,
+    ));
+    let (lr_w, _) = x.log_ratios();
+    let dpo_c = values(&(lr_w * beta));
+    let f64_losses: Vec<f64> = (0..32)
+        .map(|i| {
+            let p = |k: &str| pair_column(&g, k)[i];
+            let h = (p("policy_chosen_logps") - p("policy_rejected_logps"))
+                - (p("ref_chosen_logps") - p("ref_rejected_logps"));
+            (1.0 + (-beta * h).exp()).ln()
+        })
+        .collect();
+    for step in 1..=2 {
+        let (outs, [l, c, _]) = run_all(&mut plain, &g, 8, &dev, &prep);
+        assert_close("losses vs DPO", &l, &dpo, 1e-6);
+        assert_close("chosen_rewards vs DPO", &c, &dpo_c, 1e-6);
+        assert_close("losses vs f64", &l, &f64_losses, 1e-5);
+        for o in &outs {
+            assert!(
+                values(&o.betas).iter().all(|&b| b == beta),
+                "every pair uses β"
+            );
+        }
+        plain.after_step(&merged(&outs), &mut TrainerControl::new(step));
+        assert_eq!(plain.beta(), Some(beta), "β fixed");
+    }
+    // Instance off, official update: the losses use the global β, which moves like ε-DPO's.
+    let mut global = Edpo::new(cfg(BetaUpdate::Official));
+    let mut full = edpo(0.1, BetaUpdate::Official);
+    let (outs_g, [l_global, _, _]) = run_all(&mut global, &g, 8, &dev, &prep);
+    let (outs_f, [l_full, _, _]) = run_all(&mut full, &g, 8, &dev, &prep);
+    assert_ne!(l_global, l_full, "β̃_i differs from β on some pairs");
+    global.after_step(&merged(&outs_g), &mut TrainerControl::new(1));
+    full.after_step(&merged(&outs_f), &mut TrainerControl::new(1));
+    assert_eq!(global.beta(), full.beta(), "the same β update");
+    assert!(global.beta().unwrap() != beta, "β moved");
+}

@@ -9,7 +9,10 @@ use crate::support::*;
 #[test]
 fn matches_trl() {
     let g = golden();
-    let mut loss = Ipo { beta: 0.1 };
+    let mut loss = Ipo {
+        beta: 0.1,
+        ..Ipo::default()
+    };
     let (_, [l, c, r]) = run_all(&mut loss, &g, 8, &Device::flex(), &|_, _| {});
     let want = &g["losses"]["ipo"];
     assert_close("losses", &l, &floats(&want["losses"]), 1e-5);

@@ -1,6 +1,7 @@
 //! A suite: the world, the training settings every run shares, the evaluation, and the runs
 //! (algorithm × β grid × seeds). `prefzoo demo --config FILE` and `cargo xtask bench SUITE`
-//! read one from TOML; the built-in default reproduces the reference study's design
+//! read one from TOML (the binary layers it: the file or a built-in suite < `PREFZOO_*` <
+//! `--set`); the built-in default reproduces the reference study's design
 //! (shared/synthworld/SPEC.md §4): one epoch over 4096 pairs, 32 pairs per step, AdamW lr 1e-3,
 //! 10% warm-up then cosine, the same for every algorithm and β (never tuned per algorithm).
 
@@ -11,7 +12,8 @@ use prefzoo_synth::WorldConfig;
 /// Settings shared by every run (trl names; any `TrainConfig` key may be set).
 pub type TrainOverrides = toml::Table;
 
-/// How policies are evaluated.
+/// How policies are evaluated: the settings a suite may change. The defaults are the protocol
+/// `prefzoo eval` measures with too; what no suite changes is in [`crate::kit`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalSettings {
@@ -198,5 +200,32 @@ impl Suite {
             .iter()
             .map(|r| r.betas.len() * r.seeds.len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped suite files (configs/demo/) are the built-in suites, and every one is valid
+    /// (unknown keys are errors).
+    #[test]
+    fn shipped_suites_are_the_built_in_ones() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/demo");
+        let read = |name: &str| -> Suite {
+            let p = format!("{dir}/{name}.toml");
+            toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+        };
+        assert_eq!(read("default"), Suite::default_suite());
+        assert_eq!(read("quick"), Suite::quick_suite());
+        let ci = read("ci");
+        assert_eq!(ci.n_runs(), 9);
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".toml") {
+                assert!(read(stem).n_runs() > 0, "{name}");
+            }
+        }
+        assert_eq!(read("long").n_runs(), 18);
     }
 }
