@@ -1,7 +1,15 @@
 //! The evaluation kit, one protocol for `prefzoo demo` and `prefzoo eval`: on a world's test
 //! set, the win rate of one sample per prompt against the test pair's chosen response judged
 //! by r*, KL(π_ref‖π_θ) on the fixed π_ref samples, and the implicit reward margins of the test
-//! pairs by class (ε-DPO's monotonicity class, the paper's Figure 4a).
+//! pairs by class (ε-DPO's monotonicity class, the paper's Figure 4a). With the classes come two
+//! checks of what a class means ([`ClassAnalysis`]), each over the test pairs:
+//! ```text
+//! h = (ℓθ_w − ℓref_w) − (ℓθ_l − ℓref_l)   DPO's implicit margin under the trained policy
+//! sign agreement  = #{s = sign(h)} / n          (sign 0 = 0)
+//! label error(c)  = #{s = c, r*(y_w) < r*(y_l)} / #{s = c}    c ∈ {+1, 0, −1}
+//! ```
+//! A label is wrong when the chosen response has the lower r* (a tie is not an error), as the
+//! world's `label_flip` counts it.
 //!
 //! What a suite may change (prompts, temperature, sampling seed, class ε) is
 //! [`EvalSettings`], whose defaults `prefzoo eval` uses; what none changes is below. KL is
@@ -20,6 +28,7 @@ use prefzoo_synth::world::{EOS, MAX_RESPONSE};
 use prefzoo_synth::{BuiltWorld, Manifest, Prompt, WorldParams, model_prompt};
 use prefzoo_train::reference::{Reference, Split};
 use prefzoo_train::{ForwardOptions, PairScore, TrainConfig};
+use serde::{Deserialize, Serialize};
 
 use crate::StudyError;
 use crate::suite::EvalSettings;
@@ -83,10 +92,36 @@ pub struct EvalKit {
     judge: OracleJudge,
     prompts: Vec<Vec<u32>>,
     chosen_scores: Vec<f64>,
+    /// Whether each test pair's label is wrong under r* (r*(chosen) < r*(rejected)).
+    label_wrong: Vec<bool>,
     kl_samples: Vec<Vec<u32>>,
     sample: SampleConfig,
     class_epsilon: f64,
     test_pairs: Option<PreferenceDataset>,
+    /// For each loaded test pair, its index in the world's test set (its line in test.jsonl).
+    test_index: Vec<usize>,
+}
+
+/// The label errors of the test pairs in one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassLabels {
+    /// The class s.
+    pub class: i8,
+    /// Test pairs in the class.
+    pub n_pairs: usize,
+    /// Fraction of them whose label is wrong under r*.
+    pub label_error: f64,
+}
+
+/// What the classes of the test pairs say (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassAnalysis {
+    /// Margins by class.
+    pub margins: Vec<ClassMargins>,
+    /// Fraction of test pairs with s = sign(h).
+    pub sign_agreement: Option<f64>,
+    /// Label errors by class (classes with pairs, −1 first).
+    pub label_errors: Vec<ClassLabels>,
 }
 
 impl EvalKit {
@@ -97,10 +132,16 @@ impl EvalKit {
         let n = settings.n_prompts.min(test.prompts.len());
         let judge = OracleJudge(world.config.world.clone());
         let prompts: Vec<Vec<u32>> = test.prompts[..n].iter().map(model_prompt).collect();
-        let chosen_scores = prompts
+        let chosen_scores: Vec<f64> = prompts
             .iter()
             .zip(&test.chosen)
             .map(|(p, y)| judge.score(p, y))
+            .collect();
+        let label_wrong = prompts
+            .iter()
+            .zip(&test.rejected)
+            .zip(&chosen_scores)
+            .map(|((p, y), c)| *c < judge.score(p, y))
             .collect();
         Self {
             reference,
@@ -108,9 +149,11 @@ impl EvalKit {
             kl_samples: test.kl_samples[..n].to_vec(),
             prompts,
             chosen_scores,
+            label_wrong,
             sample: sample_config(settings),
             class_epsilon: settings.class_epsilon,
             test_pairs: None,
+            test_index: Vec::new(),
         }
     }
 
@@ -123,8 +166,13 @@ impl EvalKit {
         let tok = Tokenizer::from_dir(&world.reference_dir())?;
         let mut cfg = DatasetConfig::new(world.test_path().display().to_string());
         cfg.max_pairs = Some(self.prompts.len());
-        self.test_pairs =
-            Some(PreferenceDataset::load(&cfg, &tok, &LengthConfig::default())?.train);
+        let pairs = PreferenceDataset::load(&cfg, &tok, &LengthConfig::default())?.train;
+        self.test_index = pairs
+            .pairs()
+            .iter()
+            .map(|p| p.origin.line.saturating_sub(1))
+            .collect();
+        self.test_pairs = Some(pairs);
         Ok(self)
     }
 
@@ -156,7 +204,8 @@ impl EvalKit {
         Ok(Judged { win, kl })
     }
 
-    /// The test pairs' implicit reward margins by class, for a run (`cfg`, its loss's final
+    /// The test pairs' implicit reward margins by class, how often the class agrees with the
+    /// sign of DPO's margin, and the label errors by class, for a run (`cfg`, its loss's final
     /// `state`) whose loss declares pair classes; empty for any other loss or without test
     /// pairs. The class check runs at the suite's `class_epsilon` (through the key the loss
     /// declares for it), the margins at the run's final β.
@@ -168,10 +217,10 @@ impl EvalKit {
         policy: &Model,
         cfg: &TrainConfig,
         state: serde_json::Value,
-    ) -> Result<Vec<ClassMargins>, StudyError> {
+    ) -> Result<ClassAnalysis, StudyError> {
         let classes = registry::find(&cfg.algo)?.reports.classes;
         let (Some(pairs), Some(classes)) = (&self.test_pairs, classes) else {
-            return Ok(Vec::new());
+            return Ok(ClassAnalysis::default());
         };
         let mut table = cfg.loss.clone();
         if let (Some(key), Some(t)) = (classes.epsilon_key, table.as_object_mut()) {
@@ -190,7 +239,13 @@ impl EvalKit {
             moving: false,
         };
         let scored = score_pairs(policy, &reference, loss.as_mut(), pairs)?;
-        Ok(classes_of(&scored, &classes))
+        let wrong = |i: usize| {
+            self.test_index
+                .get(i)
+                .and_then(|&t| self.label_wrong.get(t))
+                .copied()
+        };
+        Ok(analyse(&scored, &classes, &wrong))
     }
 }
 
@@ -227,21 +282,73 @@ fn score_pairs(
     Ok(r.pairs)
 }
 
+/// The class of a scored pair in the loss's declared column (0 without it).
+fn class_of(p: &PairScore, classes: &PairClasses) -> i8 {
+    p.extra
+        .get(classes.column)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0) as i8
+}
+
 /// Margins β·(lr_w − lr_l) of scored pairs grouped by the class in the loss's declared column
 /// (a pair without it counts as class 0).
 pub fn classes_of(pairs: &[PairScore], classes: &PairClasses) -> Vec<ClassMargins> {
     let items: Vec<(i8, f64)> = pairs
         .iter()
-        .map(|p| {
-            let s = p
-                .extra
-                .get(classes.column)
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(0.0) as i8;
-            (s, p.chosen_reward - p.rejected_reward)
-        })
+        .map(|p| (class_of(p, classes), p.chosen_reward - p.rejected_reward))
         .collect();
     by_class(&items)
+}
+
+/// DPO's implicit margin h of a scored pair (β·h's sign when the loss used no reference).
+fn dpo_margin(p: &PairScore) -> f64 {
+    match (p.ref_chosen_logps, p.ref_rejected_logps) {
+        (Some(rc), Some(rr)) => (p.policy_chosen_logps - rc) - (p.policy_rejected_logps - rr),
+        _ => p.chosen_reward - p.rejected_reward,
+    }
+}
+
+/// Margins by class, the fraction with s = sign(h), and the label errors by class of scored
+/// pairs; `wrong(index)` says whether the pair's label is wrong under r* (`None`: unknown,
+/// left out of the label errors).
+pub fn analyse(
+    pairs: &[PairScore],
+    classes: &PairClasses,
+    wrong: &dyn Fn(usize) -> Option<bool>,
+) -> ClassAnalysis {
+    let sign = |h: f64| {
+        if h > 0.0 {
+            1
+        } else if h < 0.0 {
+            -1
+        } else {
+            0
+        }
+    };
+    let agree = pairs
+        .iter()
+        .filter(|p| class_of(p, classes) == sign(dpo_margin(p)))
+        .count();
+    let label_errors = [-1i8, 0, 1]
+        .into_iter()
+        .filter_map(|c| {
+            let known: Vec<bool> = pairs
+                .iter()
+                .filter(|p| class_of(p, classes) == c)
+                .filter_map(|p| wrong(p.index))
+                .collect();
+            (!known.is_empty()).then(|| ClassLabels {
+                class: c,
+                n_pairs: known.len(),
+                label_error: known.iter().filter(|&&w| w).count() as f64 / known.len() as f64,
+            })
+        })
+        .collect();
+    ClassAnalysis {
+        margins: classes_of(pairs, classes),
+        sign_agreement: (!pairs.is_empty()).then(|| agree as f64 / pairs.len() as f64),
+        label_errors,
+    }
 }
 
 #[cfg(test)]
@@ -293,5 +400,46 @@ mod tests {
             .map(|c| (c.class, c.margin.mean, c.fraction))
             .collect();
         assert_eq!(got, [(-1, -1.0, 0.25), (0, 0.5, 0.25), (1, 3.0, 0.5)]);
+    }
+
+    #[test]
+    fn sign_agreement_and_label_errors_by_class() {
+        // (class, h from the log-probs, whether the label is wrong); pair 5's truth is unknown.
+        let rows = [
+            (1.0, 2.0, false),
+            (1.0, -1.0, true),
+            (-1.0, -3.0, true),
+            (-1.0, -0.5, false),
+            (0.0, 0.0, false),
+            (1.0, 0.5, false),
+        ];
+        let pairs: Vec<PairScore> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(class, h, _))| PairScore {
+                index: i,
+                policy_chosen_logps: h - 7.0,
+                policy_rejected_logps: -9.0,
+                ref_chosen_logps: Some(-7.0),
+                ref_rejected_logps: Some(-9.0),
+                n_chosen_tokens: 1.0,
+                n_rejected_tokens: 1.0,
+                loss: 0.0,
+                // A β̃ of the wrong sign would flip these; h comes from the log-probs.
+                chosen_reward: -h,
+                rejected_reward: 0.0,
+                beta: 0.1,
+                extra: serde_json::Map::from_iter([("class".to_owned(), class.into())]),
+            })
+            .collect();
+        let wrong = |i: usize| (i < 5).then(|| rows[i].2);
+        let a = analyse(&pairs, &REFINED_REPORTS.classes.unwrap(), &wrong);
+        assert_eq!(a.sign_agreement, Some(5.0 / 6.0));
+        let got: Vec<(i8, usize, f64)> = a
+            .label_errors
+            .iter()
+            .map(|c| (c.class, c.n_pairs, c.label_error))
+            .collect();
+        assert_eq!(got, [(-1, 2, 0.5), (0, 1, 0.0), (1, 2, 0.5)]);
     }
 }

@@ -27,8 +27,10 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub mod ablation;
 pub mod kit;
 pub mod plots;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod suite;
@@ -48,6 +50,15 @@ pub enum StudyError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The suite itself is inconsistent (a `beta_path_of` that cannot be followed), or a
+    /// replayed β path cannot be formed from its source runs.
+    #[error("suite `{suite}`: {reason}")]
+    Suite {
+        /// The suite's name.
+        suite: String,
+        /// What is wrong, naming the run and key to fix.
+        reason: String,
     },
     /// A run's config is invalid.
     #[error("suite `{suite}`, run {run}: the [train] table or the run's keys: {source}")]

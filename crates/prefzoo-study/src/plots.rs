@@ -1,6 +1,7 @@
-//! Plots: the win-rate–KL frontier of every label, and for a loss whose β moves or which sorts
-//! pairs into classes (ε-DPO) its β over training, its class fractions per step and the test
-//! pairs' margins by class (the paper's Figures 3 and 4a). PNG and SVG.
+//! Plots: the win-rate–KL frontier of every label; for runs whose β moves (ε-DPO, a scheduled or
+//! replayed β) β over training; for a loss which sorts pairs into classes (ε-DPO) its class
+//! fractions per step and the test pairs' margins by class (the paper's Figures 3 and 4a). PNG
+//! and SVG.
 
 use std::path::Path;
 
@@ -67,25 +68,29 @@ pub fn write(r: &StudyResults, dir: &Path) -> Result<Vec<String>, StudyError> {
     .map_err(e)?;
     written.push("frontier".to_owned());
 
-    // The labels whose loss declares a moving β (ε-DPO): their runs carry a β trajectory.
+    // The groups whose β moves (a loss that declares it, ε-DPO, or a scheduled β) carry a β
+    // trajectory; those whose loss sorts pairs into classes carry class fractions.
     let moving: Vec<&((String, f64), Vec<&RunResult>)> = g
         .iter()
         .filter(|(_, runs)| !runs[0].beta_trajectory.is_empty())
         .collect();
+    let classed: Vec<&((String, f64), Vec<&RunResult>)> = g
+        .iter()
+        .filter(|(_, runs)| !runs[0].step_fractions.is_empty())
+        .collect();
+    let mean_curve = |runs: &[&RunResult], f: &dyn Fn(&RunResult) -> Vec<f64>| -> Vec<(f64, f64)> {
+        let curves: Vec<Vec<f64>> = runs.iter().map(|x| f(x)).collect();
+        let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+        (0..len)
+            .map(|i| {
+                (
+                    (i + 1) as f64,
+                    curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64,
+                )
+            })
+            .collect()
+    };
     if !moving.is_empty() {
-        let mean_curve =
-            |runs: &[&RunResult], f: &dyn Fn(&RunResult) -> Vec<f64>| -> Vec<(f64, f64)> {
-                let curves: Vec<Vec<f64>> = runs.iter().map(|x| f(x)).collect();
-                let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-                (0..len)
-                    .map(|i| {
-                        (
-                            (i + 1) as f64,
-                            curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64,
-                        )
-                    })
-                    .collect()
-            };
         let betas: Vec<Series> = moving
             .iter()
             .map(|((l, b), runs)| Series {
@@ -105,8 +110,11 @@ pub fn write(r: &StudyResults, dir: &Path) -> Result<Vec<String>, StudyError> {
             &betas,
         )
         .map_err(e)?;
+        written.push("beta".to_owned());
+    }
+    if !classed.is_empty() {
         let mut steps = Vec::new();
-        for ((l, b), runs) in &moving {
+        for ((l, b), runs) in &classed {
             steps.push(Series {
                 label: format!("{l} β0={b} s=+1"),
                 points: mean_curve(runs, &|x| {
@@ -133,7 +141,7 @@ pub fn write(r: &StudyResults, dir: &Path) -> Result<Vec<String>, StudyError> {
             &steps,
         )
         .map_err(e)?;
-        let margins: Vec<Series> = moving
+        let margins: Vec<Series> = classed
             .iter()
             .map(|((l, b), runs)| {
                 let mut pts = Vec::new();
@@ -172,7 +180,7 @@ pub fn write(r: &StudyResults, dir: &Path) -> Result<Vec<String>, StudyError> {
             &margins,
         )
         .map_err(e)?;
-        written.extend(["beta".to_owned(), "steps".to_owned(), "margins".to_owned()]);
+        written.extend(["steps".to_owned(), "margins".to_owned()]);
     }
     Ok(written)
 }

@@ -1,5 +1,7 @@
 //! The study's report: the summary table (mean ± SE over seeds), the [verdict](crate::verdict),
-//! the [plots](crate::plots), and the numbers as CSV.
+//! the [ablation](crate::ablation) verdicts where the suite has ablation groups, what the pair
+//! classes of a loss that declares them say ([`crate::kit`]), the [plots](crate::plots), and
+//! the numbers as CSV.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,7 +9,7 @@ use std::path::Path;
 use prefzoo_eval::Estimate;
 
 use crate::StudyError;
-use crate::run::StudyResults;
+use crate::run::{RunResult, StudyResults};
 use crate::verdict::{est, groups, pair, pct, verdict};
 
 /// A fraction as a percentage, or a dash.
@@ -76,16 +78,72 @@ pub fn table(r: &StudyResults) -> String {
     s
 }
 
+/// The label-error rate of class `c` of a run, if known.
+fn label_error(x: &RunResult, c: i8) -> Option<f64> {
+    x.label_errors
+        .iter()
+        .find(|l| l.class == c)
+        .map(|l| l.label_error)
+}
+
+/// The pair-class table: for each (label, β0) whose runs carry pair classes, how often s
+/// agrees with the sign of DPO's margin and the label errors within each class; `None` when no
+/// run carries them.
+pub fn class_table(r: &StudyResults) -> Option<String> {
+    let mut s = String::from(
+        "| algo | β0 | seeds | s = sign(h) % | label errors s=+1 % | s=0 % (pairs) | s=−1 % | s=−1 / s=+1 |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut any = false;
+    for ((label, beta), runs) in groups(r) {
+        if runs[0].sign_agreement.is_none() {
+            continue;
+        }
+        any = true;
+        let mean = |f: &dyn Fn(&RunResult) -> Option<f64>| {
+            let v: Vec<f64> = runs.iter().filter_map(|x| f(x)).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let (pos, neg) = (mean(&|x| label_error(x, 1)), mean(&|x| label_error(x, -1)));
+        let ratio = match (pos, neg) {
+            (Some(p), Some(n)) if p > 0.0 => format!("{:.2}", n / p),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {label} | {beta} | {} | {} | {} | {} | {} | {ratio} |",
+            runs.len(),
+            opt(mean(&|x| x.sign_agreement)),
+            opt(pos),
+            // Few pairs are in class 0 (after training): the count says how much that means.
+            match mean(&|x| label_error(x, 0)) {
+                Some(e) => format!(
+                    "{} (of {:.0})",
+                    opt(Some(e)),
+                    mean(&|x| x
+                        .label_errors
+                        .iter()
+                        .find(|l| l.class == 0)
+                        .map(|l| l.n_pairs as f64))
+                    .unwrap_or(0.0)
+                ),
+                None => "–".into(),
+            },
+            opt(neg),
+        );
+    }
+    any.then_some(s)
+}
+
 /// Every run, π_ref first, one CSV line each.
 fn csv(r: &StudyResults) -> String {
     let mut s = String::from(
-        "label,algo,beta,seed,win,win_se,kl,kl_se,reward,length,final_beta,p_steps,n_steps,seconds_train,seconds_eval\n",
+        "label,algo,beta,seed,win,win_se,kl,kl_se,reward,length,final_beta,p_steps,n_steps,seconds_train,seconds_eval,sign_agreement,label_error_pos,label_error_zero,label_error_neg\n",
     );
     for x in std::iter::once(&r.baseline).chain(&r.runs) {
         let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{},{},{},{:.2},{:.2}",
+            "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{},{},{},{:.2},{:.2},{},{},{},{}",
             x.label,
             x.algo,
             x.beta,
@@ -100,7 +158,11 @@ fn csv(r: &StudyResults) -> String {
             o(x.p_steps),
             o(x.n_steps),
             x.seconds_train,
-            x.seconds_eval
+            x.seconds_eval,
+            o(x.sign_agreement),
+            o(label_error(x, 1)),
+            o(label_error(x, 0)),
+            o(label_error(x, -1)),
         );
     }
     s
@@ -147,6 +209,10 @@ pub fn write(r: &StudyResults, out: &Path) -> Result<String, StudyError> {
         r.suite.eval.temperature
     );
     let _ = writeln!(md, "## {question}\n\n{verdict}");
+    let ablation = crate::ablation::section(r);
+    if let Some(a) = &ablation {
+        md.push_str(a);
+    }
     let _ = writeln!(
         md,
         "Intervals are over training seeds (which change only the data order); the within-run \
@@ -167,6 +233,19 @@ pub fn write(r: &StudyResults, out: &Path) -> Result<String, StudyError> {
         w.test_chosen_reward,
         w.test_rejected_reward
     );
+    if let Some(t) = class_table(r) {
+        let _ = writeln!(
+            md,
+            "## What the pair classes say\n\n\
+             For the runs whose loss sorts pairs into classes s: on the test pairs, under the \
+             trained policy (s at ε = {}), how often s equals the sign of DPO's implicit margin \
+             h = (ℓθ_w − ℓref_w) − (ℓθ_l − ℓref_l), and the fraction of wrong labels \
+             (r*(chosen) < r*(rejected)) within each class; the world's test pairs have {:.1}% \
+             wrong labels in all. Means over seeds.\n\n{t}",
+            r.suite.eval.class_epsilon,
+            100.0 * label_flip(r),
+        );
+    }
     let _ = writeln!(md, "## Plots\n");
     for p in &plots {
         let _ = writeln!(md, "![{p}](plots/{p}.png) ([svg](plots/{p}.svg))\n");
@@ -179,7 +258,25 @@ pub fn write(r: &StudyResults, out: &Path) -> Result<String, StudyError> {
         r.seconds
     );
     put("report.md", &md)?;
-    Ok(format!("{}\n{}", table(r), verdict))
+    let mut printed = format!("{}\n{}", table(r), verdict);
+    if let Some(a) = ablation {
+        printed = format!("{printed}\n{a}");
+    }
+    Ok(printed)
+}
+
+/// The fraction of wrong labels over the test pairs the classed runs were scored on.
+fn label_flip(r: &StudyResults) -> f64 {
+    let Some(x) = r.runs.iter().find(|x| !x.label_errors.is_empty()) else {
+        return f64::NAN;
+    };
+    let n: usize = x.label_errors.iter().map(|l| l.n_pairs).sum();
+    let wrong: f64 = x
+        .label_errors
+        .iter()
+        .map(|l| l.label_error * l.n_pairs as f64)
+        .sum();
+    wrong / n.max(1) as f64
 }
 
 #[cfg(test)]
@@ -201,6 +298,25 @@ mod tests {
         assert!(
             t.contains("| R | 0.1 | 1 | 55.0 | 2.50 | 0.50 | 10.0 | 0.0800 | 60.0 | 30.0 |"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn the_class_table_shows_classed_runs_only() {
+        let r = results(vec![
+            run("B", BASE, 0.1, 0, 0.5, 2.0),
+            run("R", REFINED, 0.1, 0, 0.55, 2.5),
+            run("R", REFINED, 0.1, 1, 0.55, 2.5),
+        ]);
+        let t = class_table(&r).unwrap();
+        assert!(
+            t.contains("| R | 0.1 | 2 | 95.0 | 10.0 | – | 30.0 | 3.00 |"),
+            "{t}"
+        );
+        assert!(!t.contains("| B |"), "{t}");
+        assert_eq!(
+            class_table(&results(vec![run("B", BASE, 0.1, 0, 0.5, 2.0)])),
+            None
         );
     }
 

@@ -1,10 +1,13 @@
 //! Running a suite: build (or reuse) the world, train every run through the real [`Trainer`]
 //! with the configs a user would write, each on a one-thread pool with several runs in
 //! parallel, judge every policy with one [`EvalKit`], and keep the numbers (results.json).
+//! A run that replays another label's β path ([`crate::replay`]) starts once its sources have
+//! finished; otherwise runs start in suite order.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -16,7 +19,8 @@ use prefzoo_train::{TrainConfig, TrainOptions, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::StudyError;
-use crate::kit::EvalKit;
+use crate::kit::{ClassLabels, EvalKit};
+use crate::replay::{self, Source};
 use crate::suite::{RunSpec, Suite};
 
 /// One trained and evaluated policy.
@@ -52,6 +56,13 @@ pub struct RunResult {
     pub step_fractions: Vec<(f64, f64)>,
     /// Implicit reward margins of the test pairs by class (a loss with pair classes).
     pub margins: Vec<ClassMargins>,
+    /// Fraction of test pairs whose class s equals the sign of DPO's implicit margin h under
+    /// the trained policy (a loss with pair classes; [`crate::kit`]).
+    #[serde(default)]
+    pub sign_agreement: Option<f64>,
+    /// Label errors under r* of the test pairs by class (a loss with pair classes).
+    #[serde(default)]
+    pub label_errors: Vec<ClassLabels>,
     /// Seconds of training and of evaluation.
     pub seconds_train: f64,
     /// See `seconds_train`.
@@ -105,7 +116,27 @@ impl std::fmt::Debug for RunOptions<'_> {
     }
 }
 
-/// The config of one run: the suite's training settings plus the run's own keys.
+/// A label as a file name: characters other than letters, digits, `-`, `.` and `_` become `_`.
+pub(crate) fn file_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The directory name of a run.
+fn run_name(spec: &RunSpec, beta: f64, seed: u64) -> String {
+    format!("{}-b{beta}-s{seed}", file_name(&spec.name()))
+}
+
+/// The config of one run: the suite's training settings plus the run's own keys (and the β
+/// path file of a replay run).
 fn run_config(
     suite: &Suite,
     spec: &RunSpec,
@@ -113,6 +144,7 @@ fn run_config(
     seed: u64,
     world: &BuiltWorld,
     dir: &Path,
+    beta_path: Option<&Path>,
 ) -> Result<TrainConfig, StudyError> {
     let mut t = suite.train.clone();
     t.insert("algo".into(), spec.algo.clone().into());
@@ -134,6 +166,12 @@ fn run_config(
     t.insert("save_steps".into(), 0.into());
     let mut loss = spec.loss.clone();
     loss.insert("beta".into(), beta.into());
+    if let Some(path) = beta_path {
+        loss.insert(
+            "beta_schedule".into(),
+            format!("file:{}", path.display()).into(),
+        );
+    }
     t.insert("loss".into(), loss.into());
     toml::Value::Table(t)
         .try_into()
@@ -144,9 +182,15 @@ fn run_config(
         })
 }
 
-/// The per-step series a loss declares, read from a run's metrics.jsonl: β/β0 of a moving β,
-/// and the fractions of pairs in class +1 and −1.
-fn trajectory(dir: &Path, beta0: f64, reports: &Reports) -> (Vec<f64>, Vec<(f64, f64)>) {
+/// The per-step series a run logs, read from its metrics.jsonl: β/β0 of a moving β (under
+/// `moving`: what the loss declares, or a scheduled β, [`replay::beta_metric`]), and the
+/// fractions of pairs in class +1 and −1 the loss declares.
+fn trajectory(
+    dir: &Path,
+    beta0: f64,
+    moving: Option<&str>,
+    reports: &Reports,
+) -> (Vec<f64>, Vec<(f64, f64)>) {
     let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
         return (Vec::new(), Vec::new());
     };
@@ -157,7 +201,7 @@ fn trajectory(dir: &Path, beta0: f64, reports: &Reports) -> (Vec<f64>, Vec<(f64,
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if let Some(b) = reports.moving_beta.and_then(|m| v[m].as_f64()) {
+        if let Some(b) = moving.and_then(|m| v[m].as_f64()) {
             betas.push(b / beta0);
         }
         if let Some([p, n]) = fractions
@@ -181,10 +225,11 @@ fn one_run(
     out: &Path,
     device: &Device,
     save_config: SaveConfig<'_>,
+    beta_path: Option<&Path>,
 ) -> Result<RunResult, StudyError> {
-    let name = format!("{}-b{beta}-s{seed}", spec.name().replace([' ', '/'], "_"));
+    let name = run_name(spec, beta, seed);
     let dir = out.join("runs").join(&name);
-    let cfg = run_config(suite, spec, beta, seed, world, &dir)?;
+    let cfg = run_config(suite, spec, beta, seed, world, &dir, beta_path)?;
     // Like `prefzoo train`, the run keeps its resolved config (`prefzoo eval --run` reads it).
     let path = dir.join("config.toml");
     save_config(&cfg, &path).map_err(|source| StudyError::SaveConfig { path, source })?;
@@ -203,8 +248,9 @@ fn one_run(
     drop(trainer);
     let t2 = Instant::now();
     let judged = kit.judge(&policy)?;
-    let margins = kit.margins(&policy, &cfg, state)?;
-    let (beta_trajectory, step_fractions) = trajectory(&dir, beta, &reports);
+    let classes = kit.margins(&policy, &cfg, state)?;
+    let (beta_trajectory, step_fractions) =
+        trajectory(&dir, beta, replay::beta_metric(spec), &reports);
     let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
         (!v.is_empty()).then(|| v.iter().map(f).sum::<f64>() / v.len() as f64)
     };
@@ -222,11 +268,90 @@ fn one_run(
         n_steps: mean(&step_fractions, |x| x.1),
         beta_trajectory,
         step_fractions,
-        margins,
+        margins: classes.margins,
+        sign_agreement: classes.sign_agreement,
+        label_errors: classes.label_errors,
         seconds_train,
         seconds_eval: t2.elapsed().as_secs_f64(),
         run_dir: dir,
     })
+}
+
+/// Forms the β path of a job (`None` for a run that replays nothing), or says why it cannot.
+type BetaPath<'a> = dyn Fn(usize, Option<usize>) -> Result<Option<PathBuf>, String> + Sync + 'a;
+
+/// Where a job of the runner's list is.
+#[derive(Debug, Clone, PartialEq)]
+enum JobState {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+}
+
+/// The runner's jobs and what each waits for: a worker takes the first waiting job, in list
+/// order, whose dependencies have finished.
+struct Queue {
+    deps: Vec<Vec<usize>>,
+    state: Mutex<Vec<JobState>>,
+    changed: Condvar,
+    /// The β path of each (source label, β0) once formed: shared by the runs that replay it.
+    paths: Mutex<HashMap<usize, Result<Option<PathBuf>, String>>>,
+}
+
+impl Queue {
+    fn new(deps: Vec<Vec<usize>>) -> Self {
+        Self {
+            state: Mutex::new(vec![JobState::Waiting; deps.len()]),
+            deps,
+            changed: Condvar::new(),
+            paths: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The next job to run with its β path (`prepare(job, a failed dependency)`, formed once
+    /// per set of sources), waiting while jobs that others depend on run; `None` when nothing
+    /// is left that can start.
+    fn next(&self, prepare: &BetaPath<'_>) -> Option<(usize, Result<Option<PathBuf>, String>)> {
+        let mut state = self.state.lock().expect("queue lock");
+        loop {
+            let finished = |j: &usize| matches!(state[*j], JobState::Done | JobState::Failed);
+            let pick = (0..state.len())
+                .find(|&i| state[i] == JobState::Waiting && self.deps[i].iter().all(finished));
+            if let Some(i) = pick {
+                state[i] = JobState::Running;
+                let failed = self.deps[i]
+                    .iter()
+                    .copied()
+                    .find(|&j| state[j] == JobState::Failed);
+                drop(state);
+                // The replay runs of one (source label, β0) have the same sources: the first
+                // forms the path, the others reuse it.
+                let made = match self.deps[i].first() {
+                    None => prepare(i, failed),
+                    Some(&k) => self
+                        .paths
+                        .lock()
+                        .expect("paths lock")
+                        .entry(k)
+                        .or_insert_with(|| prepare(i, failed))
+                        .clone(),
+                };
+                return Some((i, made));
+            }
+            if !state.contains(&JobState::Running) || !state.contains(&JobState::Waiting) {
+                return None;
+            }
+            state = self.changed.wait(state).expect("queue lock");
+        }
+    }
+
+    /// Marks job `i` finished.
+    fn finish(&self, i: usize, ok: bool) {
+        self.state.lock().expect("queue lock")[i] =
+            if ok { JobState::Done } else { JobState::Failed };
+        self.changed.notify_all();
+    }
 }
 
 /// Runs the suite into `out` and returns the results (also written as results.json).
@@ -246,6 +371,7 @@ pub fn run(
         save_config,
     } = opts;
     let t0 = Instant::now();
+    replay::check(suite)?;
     std::fs::create_dir_all(out).map_err(|e| StudyError::io(out, e))?;
     let world_dir = out.join("world");
     let world = build_or_load(&suite.world, &world_dir, device, log).map_err(|source| {
@@ -273,6 +399,8 @@ pub fn run(
         beta_trajectory: Vec::new(),
         step_fractions: Vec::new(),
         margins: Vec::new(),
+        sign_agreement: None,
+        label_errors: Vec::new(),
         seconds_train: 0.0,
         seconds_eval: te.elapsed().as_secs_f64(),
         run_dir: world.reference_dir(),
@@ -294,15 +422,49 @@ pub fn run(
         })
         .collect();
     let total = jobs_list.len();
-    // Runs are independent: each worker trains and evaluates one at a time on a one-thread
-    // pool. At this model size a run gains less from a second thread (measured: 1.37× on 2
-    // cores) than from a second run in parallel.
+    // Runs are independent but for replay runs, which wait for their sources: each worker
+    // trains and evaluates one run at a time on a one-thread pool, taking the first in suite
+    // order that can start. At this model size a run gains less from a second thread
+    // (measured: 1.37× on 2 cores) than from a second run in parallel.
     let workers = jobs.clamp(1, total.max(1));
-    let next = AtomicUsize::new(0);
+    let queue = Queue::new(replay::dependencies(&jobs_list));
     let done = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<RunResult, StudyError>>>> =
         (0..total).map(|_| Mutex::new(None)).collect();
     let log = Mutex::new(log);
+    // The mean β path a replay run trains with, written once per (source label, β0).
+    let beta_path = |i: usize, failed: Option<usize>| -> Result<Option<PathBuf>, String> {
+        let (spec, _, beta) = jobs_list[i];
+        let Some(src) = &spec.beta_path_of else {
+            return Ok(None);
+        };
+        if let Some(j) = failed {
+            let (s, seed, b) = jobs_list[j];
+            return Err(format!(
+                "the runs of `{}` at β0 {beta} were not trained: `{}`, whose β path they \
+                 replay, failed",
+                spec.name(),
+                run_name(s, b, seed)
+            ));
+        }
+        let sources: Vec<Source> = queue.deps[i]
+            .iter()
+            .map(|&j| {
+                let (s, seed, b) = jobs_list[j];
+                Source {
+                    seed,
+                    dir: out.join("runs").join(run_name(s, b, seed)),
+                    metric: replay::beta_metric(s).expect("checked: the source's β moves"),
+                }
+            })
+            .collect();
+        replay::write_mean_path(suite, out, src, beta, &sources)
+            .map(Some)
+            .map_err(|e| match e {
+                StudyError::Suite { reason, .. } => reason,
+                e => e.to_string(),
+            })
+    };
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -310,25 +472,28 @@ pub fn run(
                     .num_threads(if workers == 1 { 0 } else { 1 })
                     .build()
                     .expect("a thread pool");
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= total {
-                        break;
-                    }
+                while let Some((i, path)) = queue.next(&beta_path) {
                     let (spec, seed, beta) = jobs_list[i];
-                    let r = pool.install(|| {
-                        one_run(
-                            suite,
-                            spec,
-                            seed,
-                            beta,
-                            &world,
-                            &kit,
-                            out,
-                            device,
-                            save_config,
-                        )
-                    });
+                    let r = match path {
+                        Err(reason) => Err(StudyError::Suite {
+                            suite: suite.name.clone(),
+                            reason,
+                        }),
+                        Ok(path) => pool.install(|| {
+                            one_run(
+                                suite,
+                                spec,
+                                seed,
+                                beta,
+                                &world,
+                                &kit,
+                                out,
+                                device,
+                                save_config,
+                                path.as_deref(),
+                            )
+                        }),
+                    };
                     let k = done.fetch_add(1, Ordering::SeqCst) + 1;
                     if let Ok(r) = &r {
                         let mut log = log.lock().expect("log lock");
@@ -343,7 +508,9 @@ pub fn run(
                             r.seconds_eval
                         ));
                     }
+                    let ok = r.is_ok();
                     *slots[i].lock().expect("slot lock") = Some(r);
+                    queue.finish(i, ok);
                 }
             });
         }
@@ -382,11 +549,26 @@ mod tests {
             "not json",
         ];
         std::fs::write(dir.path().join("metrics.jsonl"), log.join("\n")).unwrap();
-        let (betas, fractions) = trajectory(dir.path(), 0.2, &REFINED_REPORTS);
+        let (betas, fractions) = trajectory(
+            dir.path(),
+            0.2,
+            REFINED_REPORTS.moving_beta,
+            &REFINED_REPORTS,
+        );
         assert_eq!(betas, [1.0, 0.5]);
         assert_eq!(fractions, [(0.5, 0.25), (0.75, 0.25)]);
         // A loss that declares nothing has no series, whatever its log holds.
-        let none = trajectory(dir.path(), 0.2, &Reports::NONE);
+        let none = trajectory(dir.path(), 0.2, None, &Reports::NONE);
         assert_eq!(none, (Vec::new(), Vec::new()));
+        // A scheduled β is read under the metric the run's spec gives (`kl/beta` here).
+        let (betas, _) = trajectory(dir.path(), 0.5, Some("kl/beta"), &Reports::NONE);
+        assert_eq!(betas, [18.0]);
+    }
+
+    #[test]
+    fn labels_become_file_names() {
+        assert_eq!(file_name("TR-DPO τ"), "TR-DPO_τ");
+        assert_eq!(file_name("DPO, ε-DPO's β path"), "DPO__ε-DPO_s_β_path");
+        assert_eq!(file_name("a/b.c"), "a_b.c");
     }
 }

@@ -54,12 +54,29 @@ pub struct RunSpec {
     /// Other keys of the loss's table (epsilon, tau, alpha, …).
     #[serde(default)]
     pub loss: toml::Table,
+    /// A label of this suite whose mean β path this run replays: for each (β0, seed) the run
+    /// waits for every run of that label at the same β0, and trains with
+    /// `beta_schedule = "file:…"` on the mean over their seeds of the per-step β
+    /// ([`crate::replay`]). Needs a loss with a `beta_schedule` key (dpo, ipo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta_path_of: Option<String>,
 }
 
 impl RunSpec {
     /// The label in reports.
     pub fn name(&self) -> String {
         self.label.clone().unwrap_or_else(|| self.algo.clone())
+    }
+
+    /// The `beta_schedule` of the loss table, if set.
+    pub fn beta_schedule(&self) -> Option<&str> {
+        self.loss.get("beta_schedule").and_then(toml::Value::as_str)
+    }
+
+    /// Whether β is constant within a run: no β path to replay and no schedule other than
+    /// "constant" (a loss may still move β itself, as ε-DPO declares).
+    pub fn constant_schedule(&self) -> bool {
+        self.beta_path_of.is_none() && self.beta_schedule().is_none_or(|s| s == "constant")
     }
 }
 
@@ -110,6 +127,7 @@ fn spec(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
+        beta_path_of: None,
     }
 }
 
@@ -227,5 +245,13 @@ mod tests {
             }
         }
         assert_eq!(read("long").n_runs(), 18);
+        let ablation = read("ablation");
+        assert_eq!(ablation.n_runs(), 51);
+        assert_eq!(
+            ablation.world,
+            read("long").world,
+            "the long suite's world is reused"
+        );
+        assert_eq!(ablation.train, read("long").train);
     }
 }

@@ -7,6 +7,7 @@ use prefzoo_core::{LossInputs, LossOutput, Phase, PreferenceLoss};
 use prefzoo_eval::{ClassMargins, Estimate};
 use prefzoo_synth::WorldStats;
 
+use crate::kit::ClassLabels;
 use crate::run::{RunResult, StudyResults};
 use crate::suite::Suite;
 
@@ -14,6 +15,8 @@ use crate::suite::Suite;
 pub const REFINED: &str = "study-test-refined";
 /// The registry name of its baseline.
 pub const BASE: &str = "study-test-base";
+/// The registry name of a loss that takes a `beta_schedule` (as DPO does) and declares nothing.
+pub const SCHEDULED: &str = "study-test-scheduled";
 /// What [`REFINED`] declares.
 pub const REFINED_REPORTS: Reports = Reports {
     moving_beta: Some("test/beta"),
@@ -46,6 +49,32 @@ prefzoo_core::register_loss! {
     reference: "test",
     config: Inert,
     reports: REFINED_REPORTS,
+}
+
+prefzoo_core::loss_config! {
+    /// A loss with DPO's schedule keys, never computed, only registered.
+    pub struct InertScheduled {
+        /// β.
+        beta: f64 = 0.1;
+        /// The β schedule.
+        beta_schedule: String = "constant".to_owned();
+        /// The last step's β.
+        beta_final: Option<f64> = None;
+    }
+}
+
+impl PreferenceLoss for InertScheduled {
+    fn compute(&mut self, _: &LossInputs, _: Phase) -> LossOutput {
+        unreachable!("registered for the study's tests only")
+    }
+}
+
+prefzoo_core::register_loss! {
+    name: "study-test-scheduled",
+    summary: "test",
+    paper: "test",
+    reference: "test",
+    config: InertScheduled,
 }
 
 prefzoo_core::register_loss! {
@@ -99,6 +128,23 @@ pub fn run(label: &str, algo: &str, beta: f64, seed: u64, win: f64, kl: f64) -> 
                     class: 1,
                     margin: at(0.5),
                     fraction: 0.6,
+                },
+            ]
+        } else {
+            Vec::new()
+        },
+        sign_agreement: refined.then_some(0.95),
+        label_errors: if refined {
+            vec![
+                ClassLabels {
+                    class: -1,
+                    n_pairs: 30,
+                    label_error: 0.3,
+                },
+                ClassLabels {
+                    class: 1,
+                    n_pairs: 60,
+                    label_error: 0.1,
                 },
             ]
         } else {

@@ -13,11 +13,23 @@ use crate::run::{RunResult, StudyResults};
 
 /// The labels the verdict compares: the first run whose loss declares a baseline
 /// ([`Reports::baseline`](prefzoo_core::registry::Reports::baseline)) that the suite also
-/// runs, and the first run of that baseline. `None` when the suite has no such pair.
+/// runs, and the first run of that baseline with a constant β (else the first run of it).
+/// `None` when the suite has no such pair.
 pub fn pair(r: &StudyResults) -> Option<(String, String)> {
+    let constant = |label: &str| {
+        r.suite
+            .runs
+            .iter()
+            .filter(|s| s.name() == label)
+            .all(|s| s.constant_schedule())
+    };
     r.runs.iter().find_map(|cand| {
         let base = registry::find(&cand.algo).ok()?.reports.baseline?;
-        let b = r.runs.iter().find(|x| x.algo == base)?;
+        let b = r
+            .runs
+            .iter()
+            .find(|x| x.algo == base && constant(&x.label))
+            .or_else(|| r.runs.iter().find(|x| x.algo == base))?;
         Some((cand.label.clone(), b.label.clone()))
     })
 }
@@ -68,7 +80,7 @@ pub(crate) fn win_interval(runs: &[&RunResult]) -> (f64, f64) {
 }
 
 /// The matched-KL comparison of `label` against the frontier of `base`, per seed.
-fn matched_kl(r: &StudyResults, label: &str, base: &str) -> Vec<(f64, u64, f64)> {
+pub(crate) fn matched_kl(r: &StudyResults, label: &str, base: &str) -> Vec<(f64, u64, f64)> {
     let mut out = Vec::new();
     for run in r.runs.iter().filter(|x| x.label == label) {
         let frontier: Vec<(f64, f64)> = r
