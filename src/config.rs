@@ -134,8 +134,41 @@ fn describe(e: &figment::Error) -> String {
     }
 }
 
+/// The prefix of a history line in a run's `config.toml`: a comment, so that reading the
+/// file back as a config is unaffected.
+pub const HISTORY: &str = "# history: ";
+
+/// Reads a run's resolved `config.toml` exactly as written (no environment, no `--set`).
+pub fn read_resolved<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("reading the run's config {}", path.display()))
+}
+
+/// The `# history:` lines of a run's `config.toml` (none when it does not exist).
+pub fn history(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.starts_with(HISTORY))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes the fully resolved config as TOML (null values dropped).
 pub fn write_resolved<T: serde::Serialize>(cfg: &T, path: &Path) -> anyhow::Result<()> {
+    write_resolved_with_history(cfg, path, &[])
+}
+
+/// [`write_resolved`] with `history` lines (each starting with [`HISTORY`]) after the header:
+/// what changed when the run was resumed.
+pub fn write_resolved_with_history<T: serde::Serialize>(
+    cfg: &T,
+    path: &Path,
+    history: &[String],
+) -> anyhow::Result<()> {
     fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
         match v {
             serde_json::Value::Null => None,
@@ -152,8 +185,9 @@ pub fn write_resolved<T: serde::Serialize>(cfg: &T, path: &Path) -> anyhow::Resu
     }
     let json = strip(serde_json::to_value(cfg)?).unwrap_or_default();
     let value = toml::Value::try_from(json)?;
+    let history: String = history.iter().map(|l| format!("{l}\n")).collect();
     let text = format!(
-        "# The resolved configuration of this run, written by prefzoo {}.\n{}",
+        "# The resolved configuration of this run, written by prefzoo {}.\n{history}{}",
         env!("CARGO_PKG_VERSION"),
         toml::to_string_pretty(&value)?
     );

@@ -19,7 +19,7 @@ use prefzoo_synth::Manifest;
 use prefzoo_train::precision::Precision;
 use prefzoo_train::reference::{Reference, Split};
 use prefzoo_train::run::{lengths, tokenizer_for};
-use prefzoo_train::{TrainConfig, checkpoint};
+use prefzoo_train::{TrainConfig, TrainError, checkpoint, run_dir};
 
 /// Arguments of `prefzoo eval`.
 #[derive(Debug, clap::Args)]
@@ -35,24 +35,53 @@ pub struct Args {
     pub batch_size: usize,
 }
 
-/// The trained policy's directory and the loss state saved with it.
-fn trained(run: &Path) -> anyhow::Result<(PathBuf, Option<serde_json::Value>)> {
-    let state_of = |p: &Path| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|v| v["loss_state"].clone())
-    };
+/// The trained policy: its weights' directory, the `trainer_state.json` saved with it (`None`
+/// when missing) and that file's path. Refuses one whose run id is not the run directory's.
+struct Trained {
+    weights: PathBuf,
+    state: Option<serde_json::Value>,
+    state_path: PathBuf,
+}
+
+fn trained(run: &Path) -> anyhow::Result<Trained> {
     let fin = run.join("final");
-    if fin.join("model.safetensors").is_file() {
-        return Ok((fin.clone(), state_of(&fin.join("trainer_state.json"))));
+    let (weights, saved) = if fin.join("model.safetensors").is_file() {
+        (fin.clone(), fin)
+    } else {
+        let ckpt = checkpoint::latest(&run.join("checkpoints"))
+            .with_context(|| format!("{}: no final/ model and no checkpoint", run.display()))?;
+        (checkpoint::policy_weights(&ckpt), ckpt)
+    };
+    let state_path = saved.join("trainer_state.json");
+    let state = match std::fs::read_to_string(&state_path) {
+        Ok(t) => Some(
+            serde_json::from_str::<serde_json::Value>(&t)
+                .with_context(|| format!("{} is not valid JSON", state_path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
+    };
+    let found = state
+        .as_ref()
+        .and_then(|s| s["run_id"].as_str())
+        .unwrap_or_default();
+    if let Some(record) = run_dir::read(run)?
+        && !found.is_empty()
+        && found != record.run_id
+    {
+        return Err(TrainError::RunIdMismatch {
+            path: saved,
+            found: found.to_owned(),
+            run_dir: run.to_owned(),
+            expected: record.run_id,
+        }
+        .into());
     }
-    let ckpt = checkpoint::latest(&run.join("checkpoints"))
-        .with_context(|| format!("{}: no final/ model and no checkpoint", run.display()))?;
-    Ok((
-        checkpoint::policy_weights(&ckpt),
-        state_of(&ckpt.join("trainer_state.json")),
-    ))
+    Ok(Trained {
+        weights,
+        state,
+        state_path,
+    })
 }
 
 /// Runs `prefzoo eval`.
@@ -61,7 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dev = device::select(&cfg.device)?;
     // Compute as the run did (`bf16`): the policy over f32 weights, the reference held in bf16.
     let precision = Precision::new(cfg.bf16, &dev)?;
-    let (policy_dir, loss_state) = trained(&args.run)?;
+    let Trained {
+        weights: policy_dir,
+        state,
+        state_path,
+    } = trained(&args.run)?;
     let mut loss = registry::build(
         &cfg.algo,
         &cfg.loss,
@@ -70,6 +103,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..BuildContext::default()
         },
     )?;
+    let stateful = !matches!(loss.state(), serde_json::Value::Null)
+        && loss.state().as_object().is_none_or(|m| !m.is_empty());
+    if state.is_none() && stateful {
+        bail!(
+            "{} is missing: `{}` carries state (such as its β) that the scores depend on, and \
+             without it they would use the starting values. The run was stopped while saving; \
+             run `prefzoo train --resume {}` to finish it, or delete {} to evaluate its newest \
+             checkpoint",
+            state_path.display(),
+            cfg.algo,
+            args.run.display(),
+            policy_dir.display()
+        );
+    }
+    let loss_state = state.map(|s| s["loss_state"].clone());
     if let Some(s) = loss_state.filter(|s| !s.is_null()) {
         loss.load_state(s).map_err(|e| {
             anyhow::anyhow!(

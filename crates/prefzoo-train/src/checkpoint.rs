@@ -12,8 +12,11 @@
 //! ```
 //! A checkpoint is written into `checkpoints/.tmp-step-N` and renamed into place only when
 //! complete, so a run killed while saving leaves the previous checkpoint intact and no
-//! half-written one that a resume could pick up. The data position and RNG need no files: the
-//! order of epoch e is a function of (seed, e), and losses keep their RNG counters in their state.
+//! half-written one that a resume could pick up. `final/` is written the same way
+//! (`.tmp-final`, then renamed). A checkpoint damaged afterwards (a missing or invalid
+//! `trainer_state.json`, truncated weights) is found by [`verify`] before a resume loads it.
+//! The data position and RNG need no files: the order of epoch e is a function of (seed, e),
+//! and losses keep their RNG counters in their state.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +48,10 @@ pub struct TrainerState {
     pub data_fingerprint: String,
     /// The prefzoo version that wrote it.
     pub prefzoo_version: String,
+    /// The id of the run that wrote it (`run.json`, [`crate::run_dir`]); empty in checkpoints
+    /// from before run ids.
+    #[serde(default)]
+    pub run_id: String,
 }
 
 /// What a checkpoint holds besides its state.
@@ -152,6 +159,109 @@ pub fn read_state(dir: &Path) -> Result<TrainerState, TrainError> {
         path: dir.to_owned(),
         reason: format!("trainer_state.json: {e}"),
     })
+}
+
+/// Every `step-N` directory under `checkpoints`, complete or not, oldest first.
+fn all_steps(checkpoints: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(checkpoints) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(u64, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            e.path().is_dir().then(|| (step, e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Checks that checkpoint `dir` can be loaded without loading it: `trainer_state.json` parses,
+/// and the policy weights and `optimizer.safetensors` are complete safetensors files.
+pub fn verify(dir: &Path) -> Result<TrainerState, TrainError> {
+    let state = read_state(dir)?;
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: dir.to_owned(),
+        reason,
+    };
+    let weights = policy_weights(dir);
+    let single = weights.join("model.safetensors");
+    if single.is_file() {
+        check_safetensors(&single).map_err(bad)?;
+    } else if !weights.join("model.safetensors.index.json").is_file() {
+        return Err(bad(format!(
+            "{} holds no model.safetensors",
+            weights.display()
+        )));
+    }
+    let moving = dir.join("reference/model.safetensors");
+    if moving.is_file() {
+        check_safetensors(&moving).map_err(bad)?;
+    }
+    check_safetensors(&dir.join("optimizer.safetensors")).map_err(bad)?;
+    Ok(state)
+}
+
+/// Whether a safetensors file is whole: a readable header whose tensors end where the file does.
+fn check_safetensors(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let name = path.display();
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("{name}: {e}"))?.len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n)
+        .map_err(|_| format!("{name}: truncated ({len} bytes)"))?;
+    let n = u64::from_le_bytes(n);
+    if n > len.saturating_sub(8) {
+        return Err(format!("{name}: truncated header ({len} bytes)"));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("{name}: invalid header: {e}"))?;
+    let end = header
+        .values()
+        .filter_map(|t| t["data_offsets"][1].as_u64())
+        .max()
+        .unwrap_or(0);
+    if 8 + n + end != len {
+        return Err(format!(
+            "{name}: truncated: its header describes {} bytes, the file has {len}",
+            8 + n + end
+        ));
+    }
+    Ok(())
+}
+
+/// The newest checkpoint under `checkpoints`, verified; `Ok(None)` when there is none. When the
+/// newest cannot be loaded the error names it and the newest earlier one that can.
+pub fn newest_loadable(checkpoints: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let mut all = all_steps(checkpoints);
+    let Some((_, newest)) = all.pop() else {
+        return Ok(None);
+    };
+    match verify(&newest) {
+        Ok(_) => Ok(Some(newest)),
+        Err(e) => {
+            let reason = match e {
+                TrainError::Checkpoint { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            let previous = all
+                .into_iter()
+                .rev()
+                .map(|(_, p)| p)
+                .find(|p| verify(p).is_ok());
+            Err(TrainError::CorruptCheckpoint {
+                path: newest,
+                reason,
+                previous,
+            })
+        }
+    }
 }
 
 /// Deletes the oldest checkpoints beyond `limit`.

@@ -52,6 +52,82 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+    /// `checkpoints/step-N` that cannot be loaded, and the newest one before it that can.
+    #[error(
+        "checkpoint {path} cannot be loaded ({reason}); {}",
+        previous_advice(.previous)
+    )]
+    CorruptCheckpoint {
+        /// The corrupt checkpoint.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The newest loadable checkpoint before it, if any.
+        previous: Option<PathBuf>,
+    },
+    /// A checkpoint or `final/` written by another run than the run directory's.
+    #[error(
+        "{path} belongs to run {found}, but the run directory {run_dir} is run {expected} (its \
+         run.json); it was copied from another run. Resume from, or evaluate, a checkpoint \
+         of this run"
+    )]
+    RunIdMismatch {
+        /// The checkpoint or `final/`.
+        path: PathBuf,
+        /// The run id it carries.
+        found: String,
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The run directory's id.
+        expected: String,
+    },
+    /// `run.json` that cannot be read.
+    #[error("{path}: {reason}; it should hold {{\"run_id\": \"…\"}}")]
+    RunRecord {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A fresh run into a directory that already holds files.
+    #[error(
+        "output_dir {dir} is not empty (it holds {entries}); pass --resume {dir} to continue \
+         the run there, or --overwrite to delete its run files (config.toml, metrics.jsonl, \
+         checkpoints/, final/) and start afresh, or choose another output_dir"
+    )]
+    OutputDirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds.
+        entries: String,
+    },
+    /// The run directory is being written by another process.
+    #[error(
+        "output_dir {dir} is in use by process {pid} (lock file {lock}); wait for that run to \
+         finish or stop it, or pick another output_dir. If no such process exists, delete {lock}"
+    )]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The holder's pid, as the lock file says.
+        pid: String,
+    },
+    /// A resume whose config changes keys that alter the training trajectory.
+    #[error(
+        "resuming {run_dir}: the config differs from the one the run was trained with \
+         ({run_dir}/config.toml) in keys that change the training:\n{changes}\nput the old \
+         values back, or pass --allow-changes {keys} to change them deliberately"
+    )]
+    ConfigChanged {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// One `  key: old → new` line per refused key.
+        changes: String,
+        /// The refused keys, space-separated.
+        keys: String,
+    },
     /// The loss became NaN or infinite; nothing of the step was applied.
     #[error(
         "the loss became {value} at step {step} (micro-batch {micro_batch}, pairs {pairs}); \
@@ -79,5 +155,16 @@ impl TrainError {
             path: path.into(),
             source,
         }
+    }
+}
+
+fn previous_advice(previous: &Option<PathBuf>) -> String {
+    match previous {
+        Some(p) => format!(
+            "the previous good checkpoint is {}: pass --resume-from {} to continue from it",
+            p.display(),
+            p.display()
+        ),
+        None => "no earlier checkpoint can be loaded either; start the run afresh".to_owned(),
     }
 }

@@ -29,6 +29,7 @@ use crate::precision::{Precision, source_dtype};
 use crate::precompute;
 use crate::reference::{Reference, Split};
 use crate::run::{RunParts, load_models, prepare};
+use crate::run_dir::{self, RunRecord};
 use crate::schedule::LrSchedule;
 
 /// How to run [`Trainer::train`].
@@ -67,6 +68,7 @@ pub struct Trainer {
     source_dtype: DType,
     step: u64,
     last_checkpoint: Option<PathBuf>,
+    run_id: String,
 }
 
 impl Trainer {
@@ -78,9 +80,33 @@ impl Trainer {
         Self::assemble(cfg, parts, &policy_dir, None, device)
     }
 
+    /// The run's id: made by [`Trainer::new`], kept by [`Trainer::resume`]; written to
+    /// `output_dir/run.json` and into every checkpoint and `final/`.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     /// Continues a run from checkpoint directory `ckpt` (`output_dir/checkpoints/step-N`).
+    /// Refuses a checkpoint whose run id is not `output_dir/run.json`'s.
     pub fn resume(cfg: TrainConfig, ckpt: &Path, device: &Device) -> Result<Self, TrainError> {
         let state = checkpoint::read_state(ckpt)?;
+        let record = run_dir::read(&cfg.output_dir)?;
+        if let Some(r) = &record
+            && !state.run_id.is_empty()
+            && state.run_id != r.run_id
+        {
+            return Err(TrainError::RunIdMismatch {
+                path: ckpt.to_owned(),
+                found: state.run_id,
+                run_dir: cfg.output_dir.clone(),
+                expected: r.run_id.clone(),
+            });
+        }
+        let run_id = match (state.run_id.as_str(), record) {
+            ("", Some(r)) => r.run_id,
+            ("", None) => run_dir::new_run_id(),
+            (id, _) => id.to_owned(),
+        };
         let parts = prepare(&cfg)?;
         let bad = |reason: String| TrainError::Checkpoint {
             path: ckpt.to_owned(),
@@ -112,6 +138,7 @@ impl Trainer {
             .map_err(|reason| bad(format!("optimizer.safetensors: {reason}")))?;
         t.step = state.global_step;
         t.last_checkpoint = Some(ckpt.to_owned());
+        t.run_id = run_id;
         Ok(t)
     }
 
@@ -168,6 +195,7 @@ impl Trainer {
             source_dtype,
             step: 0,
             last_checkpoint: None,
+            run_id: run_dir::new_run_id(),
         })
     }
 
@@ -215,6 +243,12 @@ impl Trainer {
     pub fn train(&mut self, opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         let out = self.cfg.output_dir.clone();
         std::fs::create_dir_all(&out).map_err(|e| TrainError::io(&out, e))?;
+        run_dir::write(
+            &out,
+            &RunRecord {
+                run_id: self.run_id.clone(),
+            },
+        )?;
         let resumed = self.step > 0;
         let mut sink = MetricsSink::open(&out.join("metrics.jsonl"), resumed.then_some(self.step))?;
         let bar = progress_bar(opts.progress, self.plan.total_steps, self.step);
@@ -253,31 +287,47 @@ impl Trainer {
             }
         }
         bar.finish();
-        let final_dir = out.join("final");
-        prefzoo_model::save_pretrained_as(
-            &self.policy,
-            &final_dir,
-            Some(&self.parts.tokenizer_dir),
-            self.source_dtype,
-        )?;
-        // The loss's final state (ε-DPO's β) beside the model, for `prefzoo eval`.
-        let state = serde_json::json!({
-            "global_step": self.step,
-            "algo": self.cfg.algo,
-            "loss_state": self.parts.loss.state(),
-        });
-        let path = final_dir.join("trainer_state.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&state).expect("serialisable"),
-        )
-        .map_err(|e| TrainError::io(&path, e))?;
+        let final_dir = self.save_final()?;
         Ok(TrainSummary {
             steps: self.step,
             final_dir: Some(final_dir),
             last_metrics,
             last_eval,
         })
+    }
+
+    /// Writes `output_dir/final` as a checkpoint is written: into `.tmp-final`, renamed into
+    /// place when complete, so a run killed while saving leaves no `final/` without the loss's
+    /// state (`prefzoo eval` scores with it: ε-DPO's β).
+    fn save_final(&self) -> Result<PathBuf, TrainError> {
+        let out = &self.cfg.output_dir;
+        let (fin, tmp) = (out.join("final"), out.join(".tmp-final"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        }
+        prefzoo_model::save_pretrained_as(
+            &self.policy,
+            &tmp,
+            Some(&self.parts.tokenizer_dir),
+            self.source_dtype,
+        )?;
+        let state = serde_json::json!({
+            "global_step": self.step,
+            "algo": self.cfg.algo,
+            "loss_state": self.parts.loss.state(),
+            "run_id": self.run_id,
+        });
+        let path = tmp.join("trainer_state.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&state).expect("serialisable"),
+        )
+        .map_err(|e| TrainError::io(&path, e))?;
+        if fin.exists() {
+            std::fs::remove_dir_all(&fin).map_err(|e| TrainError::io(&fin, e))?;
+        }
+        std::fs::rename(&tmp, &fin).map_err(|e| TrainError::io(&fin, e))?;
+        Ok(fin)
     }
 
     /// One optimiser step; returns that step's metrics (trl names). `train` is this in a loop,
@@ -427,6 +477,7 @@ impl Trainer {
             total_steps: self.plan.total_steps,
             data_fingerprint: self.parts.train.fingerprint(),
             prefzoo_version: env!("CARGO_PKG_VERSION").to_owned(),
+            run_id: self.run_id.clone(),
         };
         let moving = match &self.reference {
             Reference::Model {
