@@ -12,9 +12,10 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use figment::Figment;
 use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
 use prefzoo_core::config::{closest_name, hint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,9 +57,29 @@ pub fn figment(file: Option<&Path>, sets: &[String]) -> anyhow::Result<Figment> 
     );
     for raw in sets {
         let (key, value) = parse_set(raw)?;
-        f = f.merge(Serialized::default(&key, value));
+        f = f.merge(SetArg {
+            raw: raw.trim().to_owned(),
+            value: Serialized::default(&key, value),
+        });
     }
     Ok(f)
+}
+
+/// One `--set KEY=VALUE`: figment's `Serialized` provider under the name the user typed, so
+/// that an error in it names `--set loss.beta=abc` rather than a type and a source line.
+struct SetArg {
+    raw: String,
+    value: Serialized<toml::Value>,
+}
+
+impl Provider for SetArg {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("--set {}", self.raw))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.value.data()
+    }
 }
 
 /// Extracts `T`, turning figment's errors into ones a user can act on.
@@ -72,9 +93,13 @@ pub fn extract<T: DeserializeOwned>(f: &Figment) -> anyhow::Result<T> {
 /// Loads a config of type `T` from `file` with `sets` applied.
 pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow::Result<T> {
     let f = figment(file, sets)?;
+    // Each error line names its own source (the file, a PREFZOO_ variable or a --set).
     extract(&f).with_context(|| match file {
-        Some(p) => format!("reading config {}", p.display()),
-        None => "reading config from the environment and --set".to_owned(),
+        Some(p) => format!(
+            "resolving the config ({}, PREFZOO_* environment, --set)",
+            p.display()
+        ),
+        None => "resolving the config (PREFZOO_* environment, --set)".to_owned(),
     })
 }
 
@@ -90,8 +115,11 @@ pub fn load_over<T: Serialize + DeserializeOwned>(
         f = Figment::from(Serialized::defaults(base)).merge(f);
     }
     extract(&f).with_context(|| match file {
-        Some(p) => format!("reading {}", p.display()),
-        None => "reading the built-in suite with the environment and --set".to_owned(),
+        Some(p) => format!(
+            "resolving the suite ({}, PREFZOO_* environment, --set)",
+            p.display()
+        ),
+        None => "resolving the built-in suite with the PREFZOO_* environment and --set".to_owned(),
     })
 }
 
@@ -220,5 +248,38 @@ mod tests {
             toml::Value::String("tests/data/golden/policy".into())
         );
         assert!(parse_set("novalue").is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read only through Debug
+    struct Small {
+        learning_rate: f64,
+        #[serde(default)]
+        seed: u64,
+    }
+
+    /// A bad `--set` is named as typed, never as an internal type and source line.
+    #[test]
+    fn set_errors_name_the_set() {
+        let file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        std::fs::write(file.path(), "learning_rate = 1e-3\n").unwrap();
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            format!("{:#}", load::<Small>(Some(file.path()), &sets).unwrap_err())
+        };
+        let wrong_type = err(&["learning_rate=[1"]);
+        assert!(
+            wrong_type.contains("--set learning_rate=[1: key `learning_rate`"),
+            "{wrong_type}"
+        );
+        assert!(!wrong_type.contains("src/config.rs"), "{wrong_type}");
+        assert!(!wrong_type.contains("toml::value::Value"), "{wrong_type}");
+        let unknown = err(&["sead=3"]);
+        assert!(
+            unknown.contains("--set sead=3: unknown key `sead`, did you mean `seed`?"),
+            "{unknown}"
+        );
+        assert!(load::<Small>(Some(file.path()), &["seed=3".to_owned()]).is_ok());
     }
 }

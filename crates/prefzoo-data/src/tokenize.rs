@@ -41,7 +41,8 @@ pub struct LengthConfig {
 }
 
 impl LengthConfig {
-    /// Rejects a limit of 0.
+    /// Rejects a limit of 0, and a `max_prompt_length` above `max_length` (a prompt that long
+    /// leaves no completion token inside the row).
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("max_length", self.max_length),
@@ -53,6 +54,15 @@ impl LengthConfig {
                     "{name} = 0 leaves nothing to train on; remove it for no limit"
                 )));
             }
+        }
+        if let (Some(prompt), Some(total)) = (self.max_prompt_length, self.max_length)
+            && prompt > total
+        {
+            return Err(DataError::Config(format!(
+                "max_prompt_length = {prompt} is more than max_length = {total}: a prompt that \
+                 long leaves no completion token to score; make max_prompt_length smaller than \
+                 max_length"
+            )));
         }
         Ok(())
     }
@@ -274,6 +284,24 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("max_prompt_length = 0")
+        );
+        let inverted = LengthConfig {
+            max_length: Some(64),
+            max_prompt_length: Some(128),
+            ..Default::default()
+        };
+        let err = inverted.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("max_prompt_length = 128 is more than max_length = 64"),
+            "{err}"
+        );
+        let equal = LengthConfig {
+            max_prompt_length: Some(64),
+            ..inverted
+        };
+        assert!(
+            equal.validate().is_ok(),
+            "trl accepts a prompt limit equal to max_length"
         );
     }
 }

@@ -216,18 +216,49 @@ impl TrainConfig {
                 format!("= {} must be in [0, 1]", self.warmup_ratio),
             );
         }
-        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
-            return bad("adam_beta1/adam_beta2", "must be in [0, 1)".into());
+        for (key, v) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, format!("= {v} must be in [0, 1)"));
+            }
         }
-        if self.adam_epsilon <= 0.0 {
-            return bad("adam_epsilon", "must be > 0".into());
+        if !(self.adam_epsilon > 0.0 && self.adam_epsilon.is_finite()) {
+            return bad(
+                "adam_epsilon",
+                format!("= {} must be > 0", self.adam_epsilon),
+            );
         }
-        if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 {
-            return bad("weight_decay/max_grad_norm", "must be ≥ 0".into());
+        for (key, v) in [
+            ("weight_decay", self.weight_decay),
+            ("max_grad_norm", self.max_grad_norm),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                let off = if key == "max_grad_norm" {
+                    " (0 turns clipping off)"
+                } else {
+                    ""
+                };
+                return bad(key, format!("= {v} must be ≥ 0{off}"));
+            }
         }
-        if self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0 {
-            return bad("per_device_train_batch_size", "must be ≥ 1".into());
+        for (key, v) in [
+            (
+                "per_device_train_batch_size",
+                self.per_device_train_batch_size,
+            ),
+            (
+                "per_device_eval_batch_size",
+                self.per_device_eval_batch_size,
+            ),
+        ] {
+            if v == 0 {
+                return bad(key, "= 0 must be ≥ 1".into());
+            }
         }
+        // The length limits' own rules (prefzoo_data), checked before any weight loads.
+        crate::run::lengths(self).validate()?;
         if self.gradient_accumulation_steps == 0 {
             return bad("gradient_accumulation_steps", "must be ≥ 1".into());
         }
@@ -265,5 +296,45 @@ impl TrainConfig {
             return bad("rpo_alpha", format!("= {a} must be ≥ 0"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(extra: &str) -> TrainConfig {
+        toml::from_str(&format!(
+            "algo = \"dpo\"\nmodel = \"m\"\n{extra}\n[dataset]\npath = \"d.jsonl\"\n"
+        ))
+        .unwrap()
+    }
+
+    /// Each rejected value is named alone, with its value, before any weight is loaded.
+    #[test]
+    fn validation_names_one_key_with_its_value() {
+        assert!(with("").validate().is_ok());
+        let msg = |extra: &str| with(extra).validate().unwrap_err().to_string();
+        assert_eq!(
+            msg("max_grad_norm = -1.0"),
+            "config: `max_grad_norm` = -1 must be ≥ 0 (0 turns clipping off)"
+        );
+        assert_eq!(
+            msg("weight_decay = -0.1"),
+            "config: `weight_decay` = -0.1 must be ≥ 0"
+        );
+        assert_eq!(
+            msg("adam_beta2 = 1.0"),
+            "config: `adam_beta2` = 1 must be in [0, 1)"
+        );
+        assert_eq!(
+            msg("per_device_eval_batch_size = 0"),
+            "config: `per_device_eval_batch_size` = 0 must be ≥ 1"
+        );
+        let lengths = msg("max_length = 64\nmax_prompt_length = 128");
+        assert!(
+            lengths.contains("max_prompt_length = 128 is more than max_length = 64"),
+            "{lengths}"
+        );
     }
 }
