@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use crate::collate::{PairBatch, collate};
+use crate::columns::ColumnCheck;
 use crate::config::{Columns, DatasetConfig, Format};
 use crate::error::{DataError, Result};
 use crate::formats::{Skip, SkipReason, detect, render};
@@ -172,15 +173,24 @@ impl Loader<'_> {
         let mut pairs = Vec::new();
         let mut pending = Vec::with_capacity(CHUNK);
         let mut full = false;
-        'files: for f in files {
+        for f in files {
+            let mut check = ColumnCheck::new(self.cfg);
             for item in read_file(f, &columns)? {
-                pending.push(self.render_row(item?, &mut format));
+                let row = item?;
+                if let Ok(v) = &row.value {
+                    check.see(v);
+                }
+                pending.push(self.render_row(row, &mut format));
                 if pending.len() >= CHUNK
                     && self.flush(&mut pending, &mut pairs, &mut report, limit)?
                 {
                     full = true;
-                    break 'files;
+                    break;
                 }
+            }
+            check.finish(f)?;
+            if full {
+                break;
             }
         }
         if !full {
@@ -189,6 +199,36 @@ impl Loader<'_> {
         report.format = format;
         report.set_kept(&pairs);
         Ok((pairs, report))
+    }
+}
+
+/// The error for a split without one usable pair: its files and why (the split's report:
+/// records read, skipped by reason with `file:line` examples) and what to change.
+fn no_pairs(split: &'static str, report: &SplitReport, hint: &str) -> DataError {
+    let files = match &report.note {
+        Some(note) => note.clone(),
+        None if report.files.is_empty() => "no files".to_owned(),
+        None => report
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let hint = if !hint.is_empty() {
+        hint.to_owned()
+    } else if report.read == 0 {
+        "the files hold no records".to_owned()
+    } else {
+        "every record was skipped, for the reasons above; fix those records or the settings \
+         that dropped them (format, the column names, max_length, max_prompt_length, \
+         max_completion_length)"
+            .to_owned()
+    };
+    DataError::NoPairs {
+        split,
+        files,
+        why: format!("{}\n{hint}", report.summary(split)),
     }
 }
 
@@ -217,8 +257,11 @@ impl PreferenceDataset {
     /// Reads, renders and tokenises the configured data and its evaluation split.
     ///
     /// Errors: a setting that cannot work, a path or split that holds nothing, a file that
-    /// cannot be read or breaks off, and with `strict = true` the first unusable record.
-    /// Everything else that is wrong with a record is skipped and counted in the report.
+    /// cannot be read or is damaged (cut off, trailing text after a JSON array, a bad gzip
+    /// stream or Parquet page), a configured column that no record of a file has
+    /// (see `columns.rs`), a train or eval split without one usable pair, and with
+    /// `strict = true` the first unusable record. Everything else that is wrong with a record
+    /// is skipped and counted in the report.
     pub fn load(cfg: &DatasetConfig, tok: &Tokenizer, lengths: &LengthConfig) -> Result<Loaded> {
         cfg.validate()?;
         lengths.validate()?;
@@ -255,9 +298,15 @@ impl PreferenceDataset {
             )));
         }
         let (pairs, mut train_report) = loader.read_split(&train_files, cfg.max_pairs)?;
+        if pairs.is_empty() {
+            return Err(no_pairs("train", &train_report, ""));
+        }
         let (train, eval, eval_report) = match eval_files {
             Some(files) => {
                 let (e, r) = loader.read_split(&files, None)?;
+                if e.is_empty() {
+                    return Err(no_pairs("eval", &r, ""));
+                }
                 (pairs, Some(e), Some(r))
             }
             None if cfg.eval_fraction > 0.0 => {
@@ -276,6 +325,15 @@ impl PreferenceDataset {
                     ..Default::default()
                 };
                 r.set_kept(&held);
+                if held.is_empty() {
+                    let hint = format!(
+                        "eval_fraction = {} of {} pair holds out none (it needs at least 2); \
+                         add pairs or set eval_path",
+                        cfg.eval_fraction,
+                        train.len()
+                    );
+                    return Err(no_pairs("eval", &r, &hint));
+                }
                 (train, Some(held), Some(r))
             }
             None => (pairs, None, None),

@@ -16,17 +16,50 @@ pub enum DataError {
         /// Why.
         source: std::io::Error,
     },
-    /// A file that breaks off part-way (truncated download, bad gzip stream, damaged page).
+    /// A file that breaks off part-way or is not what its name says: a truncated download, a
+    /// bad gzip stream, a JSON array cut off or followed by more text, a damaged Parquet page.
+    /// Never a skipped record: nothing of a damaged file is trained on.
     #[error(
-        "{path}:{line}: cannot read past this point: {reason}; the file is damaged, download or write it again"
+        "{path}:{line}: cannot read past byte {offset}: {reason}; the file is damaged, download or write it again"
     )]
     Damaged {
         /// The file.
         path: PathBuf,
-        /// The 1-based line or record where reading stopped.
+        /// The 1-based text line (JSON, JSONL) or row (Parquet) where reading stopped.
         line: usize,
+        /// The byte offset where reading stopped: in the file as stored, except where the
+        /// reason says it counts the decompressed text (for gzip, the compressed bytes read when
+        /// the decoder failed: the file's length when it is cut off).
+        offset: u64,
         /// What the decoder said.
         reason: String,
+    },
+    /// A configured column that no record of a file has (a renamed column would otherwise be
+    /// read as absent in every record: empty prompts, or every record skipped).
+    #[error(
+        "{path}: no record has the column `{column}` (dataset.{key}); columns found: {found}; \
+         set dataset.{key} to the column that holds it"
+    )]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The config key naming the column (`prompt_column`, …).
+        key: &'static str,
+        /// The column name configured.
+        column: String,
+        /// The columns of the file (Parquet: its schema; JSON: the first record's keys).
+        found: String,
+    },
+    /// A split of which not one pair is usable: training, evaluation or scoring on it would
+    /// silently do nothing.
+    #[error("no usable {split} pairs in {files}: {why}")]
+    NoPairs {
+        /// `train` or `eval`.
+        split: &'static str,
+        /// The files read (or where held-out pairs came from).
+        files: String,
+        /// Why: what was read and skipped, by reason with `file:line` examples, and the fix.
+        why: String,
     },
     /// Nothing found where the data or the tokenizer should be.
     #[error("{what}: nothing found; looked for {looked}")]

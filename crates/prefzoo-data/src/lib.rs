@@ -11,12 +11,15 @@
 //!   `[2n, T]` pair batches ([`PairBatch`]).
 //! - [`PreferenceDataset`]: loading with a [`LoadReport`] of every skipped or truncated record
 //!   (`file:line`), evaluation splits, seeded epoch orders ([`order`]), fingerprints;
-//!   [`inspect()`] for `prefzoo data inspect`.
+//!   [`inspect()`] for `prefzoo data inspect`. A damaged file, a configured column that no
+//!   record of a file has (`columns.rs`) and a split without one usable pair are errors, never
+//!   skips.
 //!
 //! No Burn here: the trainer turns [`PairBatch`]es into tensors.
 
 pub mod chat;
 pub mod collate;
+mod columns;
 pub mod config;
 pub mod dataset;
 pub mod error;

@@ -83,6 +83,13 @@ impl SplitReport {
             .collect();
     }
 
+    /// A few lines for a human, headed `name` (`train`, `eval`): see [`LoadReport::summary`].
+    pub fn summary(&self, name: &str) -> String {
+        let mut s = String::new();
+        self.summary_into(name, &mut s);
+        s.trim_end().to_owned()
+    }
+
     fn summary_into(&self, name: &str, s: &mut String) {
         let source = match &self.note {
             Some(note) => note.clone(),

@@ -1,5 +1,9 @@
 //! Bad input is counted and reported with file:line (or, with `strict = true`, an error naming
-//! file:line:field); truncation is reported; unreadable paths are errors naming them.
+//! file:line:field); truncation is reported; unreadable paths are errors naming them; a damaged
+//! file (a JSON array cut off, a truncated gzip stream, an unreadable Parquet footer) is an error
+//! naming the file, line and byte offset, never a skipped record; a configured column that no
+//! record has is an error naming it and the columns found; a split without one usable pair is an
+//! error naming its files and why every record was dropped.
 
 mod common;
 
@@ -199,4 +203,207 @@ fn unreadable_paths_are_errors_naming_them() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("x.parquet") && e.contains("parquet"), "{e}");
+    assert!(
+        e.contains("from byte 1 of 9"),
+        "where the footer should be: {e}"
+    );
+}
+
+fn std_line(prompt: &str, chosen: &str, rejected: &str) -> String {
+    serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected}).to_string()
+}
+
+/// The error of loading `cfg` with the golden tokenizer and no length limits.
+fn load_err(cfg: &DatasetConfig) -> DataError {
+    PreferenceDataset::load(cfg, &common::golden_tokenizer(), &LengthConfig::default()).unwrap_err()
+}
+
+#[test]
+fn a_configured_column_that_no_record_has_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [std_line("Q", " a", " b"), std_line("Q2", " c", " d")];
+    let p = common::write_lines(dir.path(), "pairs.jsonl", &lines);
+    // A renamed prompt column: not trained on with made-up prompts.
+    let mut cfg = DatasetConfig::new(p.display().to_string());
+    cfg.prompt_column = "question".into();
+    let e = load_err(&cfg);
+    assert!(
+        matches!(&e, DataError::MissingColumn { key: "prompt_column", column, .. } if column == "question"),
+        "{e}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}: no record has the column `question` (dataset.prompt_column); columns found: \
+             `chosen`, `prompt`, `rejected` (the first record)",
+            p.display()
+        )),
+        "{e}"
+    );
+    // A renamed completion column, in HH format too.
+    let mut cfg = DatasetConfig::new(p.display().to_string());
+    cfg.chosen_column = "good".into();
+    cfg.format = Format::Hh;
+    let e = load_err(&cfg).to_string();
+    assert!(
+        e.contains("pairs.jsonl") && e.contains("`good` (dataset.chosen_column)"),
+        "{e}"
+    );
+    // The default `prompt` may be absent from every record (trl extracts the prompt).
+    let no_prompt = common::write_lines(
+        dir.path(),
+        "no-prompt.jsonl",
+        &[r#"{"chosen": "Q a", "rejected": "Q b"}"#.to_owned()],
+    );
+    let cfg = DatasetConfig::new(no_prompt.display().to_string());
+    let l = PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &LengthConfig::default())
+        .unwrap();
+    assert_eq!(l.train.len(), 1);
+    // Missing from only some records: those records are skipped and reported, as before.
+    let some = common::write_lines(
+        dir.path(),
+        "some.jsonl",
+        &[
+            r#"{"prompt": "Q", "good": " a", "rejected": " b"}"#.to_owned(),
+            r#"{"prompt": "Q", "chosen": " a", "rejected": " b"}"#.to_owned(),
+        ],
+    );
+    let mut cfg = DatasetConfig::new(some.display().to_string());
+    cfg.chosen_column = "good".into();
+    let l = PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &LengthConfig::default())
+        .unwrap();
+    let r = &l.report.train;
+    assert_eq!((r.kept, r.skipped_for(SkipReason::MissingField)), (1, 1));
+    assert!(
+        r.skipped[&SkipReason::MissingField].examples[0]
+            .starts_with(&format!("{}:2: field `good` is missing", some.display())),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn damaged_files_are_errors_naming_file_line_and_offset() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // A JSON array cut off in its third record: an error, not two pairs and a skip.
+    let text = format!(
+        "[\n{},\n{},\n{}\n]\n",
+        std_line("Q", " a", " b"),
+        std_line("Q2", " c", " d"),
+        std_line("Q3", " e", " f")
+    );
+    let cut = text.rfind("Q3").unwrap();
+    let json = dir.path().join("pairs.json");
+    std::fs::write(&json, &text[..cut]).unwrap();
+    let e = load_err(&DatasetConfig::new(json.display().to_string()));
+    assert!(
+        matches!(e, DataError::Damaged { line: 4, offset, .. } if offset == cut as u64),
+        "{e:?}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:4: cannot read past byte {cut}: the JSON array ends without `]` in the middle \
+             of record 3",
+            json.display()
+        )),
+        "{e}"
+    );
+    // More text after the array's `]`.
+    std::fs::write(&json, format!("{text}{{}}")).unwrap();
+    let e = load_err(&DatasetConfig::new(json.display().to_string())).to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:6: cannot read past byte {}: `{{` after the closing `]`",
+            json.display(),
+            text.len()
+        )),
+        "{e}"
+    );
+    // A gzip file cut short: the offset is where the file as stored ends.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..300 {
+        writeln!(enc, "{}", std_line(&format!("Q{i}"), " a", " b")).unwrap();
+    }
+    let bytes = enc.finish().unwrap();
+    let gz = dir.path().join("pairs.jsonl.gz");
+    let half = bytes.len() / 2;
+    std::fs::write(&gz, &bytes[..half]).unwrap();
+    let e = load_err(&DatasetConfig::new(gz.display().to_string()));
+    assert!(
+        matches!(e, DataError::Damaged { offset, .. } if offset == half as u64),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with(&format!("{}:", gz.display()))
+            && e.to_string()
+                .contains(&format!("cannot read past byte {half}:")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_split_without_one_usable_pair_is_an_error_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = common::write_lines(
+        dir.path(),
+        "same.jsonl",
+        &[std_line("Q", " a", " a"), std_line("Q2", " b", " b")],
+    );
+    let e = load_err(&DatasetConfig::new(same.display().to_string()));
+    assert!(
+        matches!(e, DataError::NoPairs { split: "train", .. }),
+        "{e}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with(&format!("no usable train pairs in {}: ", same.display())),
+        "{e}"
+    );
+    assert!(
+        e.contains("2 records read") && e.contains("skipped 2 × chosen identical to rejected"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{}:1: field `rejected`", same.display())),
+        "{e}"
+    );
+    // Every pair too long for the limits.
+    let good = common::write_lines(
+        dir.path(),
+        "good.jsonl",
+        &[std_line("a question of some length", " a", " b")],
+    );
+    let lengths = LengthConfig {
+        max_length: Some(1),
+        ..Default::default()
+    };
+    let e = PreferenceDataset::load(
+        &DatasetConfig::new(good.display().to_string()),
+        &common::golden_tokenizer(),
+        &lengths,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("good.jsonl") && e.contains("no completion token survives the length limits"),
+        "{e}"
+    );
+    // The evaluation split too: evaluating nothing is not an evaluation.
+    let mut cfg = DatasetConfig::new(good.display().to_string());
+    cfg.eval_path = Some(same.display().to_string());
+    let e = load_err(&cfg);
+    assert!(matches!(e, DataError::NoPairs { split: "eval", .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("no usable eval pairs in {}: ", same.display())),
+        "{e}"
+    );
+    // An empty file holds no records.
+    let empty = common::write_lines(dir.path(), "empty.jsonl", &[]);
+    let e = load_err(&DatasetConfig::new(empty.display().to_string())).to_string();
+    assert!(
+        e.contains("empty.jsonl") && e.contains("the files hold no records"),
+        "{e}"
+    );
 }

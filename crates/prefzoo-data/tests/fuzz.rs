@@ -8,7 +8,9 @@ use prefzoo_data::chat::{ChatTemplate, TemplateTokens};
 use prefzoo_data::collate::collate;
 use prefzoo_data::formats::{hh, standard};
 use prefzoo_data::tokenize::{build_pair, scored_tokens};
-use prefzoo_data::{DatasetConfig, LengthConfig, Origin, PreferenceDataset, TokenizedPair};
+use prefzoo_data::{
+    DataError, DatasetConfig, LengthConfig, Origin, PreferenceDataset, TokenizedPair,
+};
 use proptest::prelude::*;
 
 fn limits() -> impl Strategy<Value = LengthConfig> {
@@ -60,7 +62,16 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let p = common::write_lines(dir.path(), "x.jsonl", &lines);
         let cfg = DatasetConfig::new(p.display().to_string());
-        let l = PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &LengthConfig::default()).unwrap();
+        let good = r#"{"prompt": "Q", "chosen": " a", "rejected": " b"}"#;
+        let l = match PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &LengthConfig::default()) {
+            Ok(l) => l,
+            // Not one usable pair, or no record with a `chosen` column: the file's error.
+            Err(e @ (DataError::NoPairs { .. } | DataError::MissingColumn { .. })) => {
+                prop_assert!(!lines.iter().any(|l| l == good), "{e}");
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        };
         // Blank as the reader defines it: ASCII whitespace only (a line holding only, say, a
         // vertical tab is read, and reported as not JSON).
         let non_blank = lines
@@ -79,13 +90,19 @@ proptest! {
         let line = serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected});
         let p = common::write_lines(dir.path(), "x.jsonl", &[line.to_string()]);
         let cfg = DatasetConfig::new(p.display().to_string());
-        let l = PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &lengths).unwrap();
-        prop_assert_eq!(l.train.len() + l.report.train.n_skipped(), 1);
-        if !l.train.is_empty() {
-            let b = l.train.collate(&[0]);
-            for r in 0..2 {
-                prop_assert!(b.row_mask(r).iter().sum::<f32>() >= 1.0, "every kept row scores a token");
+        match PreferenceDataset::load(&cfg, &common::golden_tokenizer(), &lengths) {
+            Ok(l) => {
+                prop_assert_eq!((l.train.len(), l.report.train.n_skipped()), (1, 0));
+                let b = l.train.collate(&[0]);
+                for r in 0..2 {
+                    prop_assert!(b.row_mask(r).iter().sum::<f32>() >= 1.0, "every kept row scores a token");
+                }
             }
+            // The one record skipped: no usable pair, an error naming the file.
+            Err(e @ DataError::NoPairs { .. }) => {
+                prop_assert!(e.to_string().contains("x.jsonl"), "{e}");
+            }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
         }
     }
 

@@ -289,6 +289,84 @@ fn eval_split_of_a_folder_and_eval_fraction() {
     assert!(e.contains("eval_split") && e.contains("one file"), "{e}");
 }
 
+/// Parquet: a configured column the file lacks names the schema's columns (its rows carry only
+/// the columns asked for); a row group that cannot be decoded is an error naming its first row
+/// and byte offset, after the rows of the good ones.
+#[test]
+fn parquet_missing_columns_and_damaged_row_groups() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        Rec(
+            "Hi",
+            &[("user", "Hi"), ("assistant", "Hello")],
+            &[("user", "Hi"), ("assistant", "No")],
+            1.0,
+        ),
+        Rec(
+            "Yo",
+            &[("user", "Yo"), ("assistant", "Hey")],
+            &[("user", "Yo"), ("assistant", "Bye")],
+            2.0,
+        ),
+    ];
+    let p = dir.path().join("x.parquet");
+    write_parquet(&p, &[&rows[..1], &rows[1..]]);
+    let tok = common::golden_tokenizer();
+    let mut cfg = DatasetConfig::new(p.display().to_string());
+    cfg.prompt_column = "question".into();
+    let e = PreferenceDataset::load(&cfg, &tok, &LengthConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}: no record has the column `question` (dataset.prompt_column); columns found: \
+             `prompt`, `chosen`, `rejected`, `score_chosen` (the file's schema)",
+            p.display()
+        )),
+        "{e}"
+    );
+    // Overwrite the page headers of row group 1 (its second row).
+    let reader = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+    let rg = reader.metadata().row_group(1);
+    let starts: Vec<u64> = rg
+        .columns()
+        .iter()
+        .map(|c| c.dictionary_page_offset().unwrap_or(c.data_page_offset()) as u64)
+        .collect();
+    let start = *starts.iter().min().unwrap();
+    drop(reader);
+    let mut bytes = std::fs::read(&p).unwrap();
+    for s in &starts {
+        bytes[*s as usize..*s as usize + 4].fill(0xff);
+    }
+    std::fs::write(&p, &bytes).unwrap();
+    let items: Vec<_> = read_file(&p, &["prompt", "chosen", "rejected"])
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().unwrap_err();
+    assert!(
+        matches!(e, prefzoo_data::DataError::Damaged { line: 2, offset, .. } if *offset == start),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}:2: cannot read past byte {start}: parquet row group 1 (bytes {start}..",
+            p.display()
+        )),
+        "{e}"
+    );
+    let e = PreferenceDataset::load(
+        &DatasetConfig::new(p.display().to_string()),
+        &tok,
+        &LengthConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, prefzoo_data::DataError::Damaged { .. }), "{e}");
+}
+
 /// `hf:` paths read `HF_HUB_CACHE`; the test runs itself in a child process with the variable
 /// set (setting it in this process would race with other tests and needs `unsafe`).
 #[test]

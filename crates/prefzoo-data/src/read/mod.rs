@@ -6,13 +6,18 @@
 //! element by element, Parquet row group by row group, so a multi-GB file is never held in
 //! memory just to be counted. Each item is either a [`Row`] (whose value may be a per-record
 //! parse error, for the caller to count and report) or a fatal error that ends the file: a
-//! truncated gzip stream or a damaged Parquet page says where reading stopped.
+//! truncated gzip stream, a JSON array cut off before its `]` or followed by more text, or a
+//! damaged Parquet page says where reading stopped (line and byte offset). A bad JSONL line is
+//! one record (skipped and reported, or with `strict` an error); a damaged file is never
+//! trained on in part.
 
 pub mod layout;
 pub mod parquet;
 
-use std::io::{BufRead, BufReader};
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -92,21 +97,91 @@ pub fn read_file(path: &Path, columns: &[&str]) -> Result<Rows> {
     match kind {
         Kind::Parquet => parquet::rows(file, path, columns),
         Kind::Json { gz, lines_only } => {
-            let mut reader: Box<dyn BufRead> = if gz {
-                Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+            let (mut reader, disk): (Box<dyn BufRead>, _) = if gz {
+                let disk = Rc::new(Cell::new(0));
+                let counted = Counted {
+                    inner: file,
+                    count: disk.clone(),
+                };
+                let decoder = flate2::read::MultiGzDecoder::new(counted);
+                (Box::new(BufReader::new(decoder)), Some(disk))
             } else {
-                Box::new(BufReader::new(file))
+                (Box::new(BufReader::new(file)), None)
             };
             let first = first_non_blank(&mut reader).map_err(|e| DataError::Damaged {
                 path: path.to_owned(),
                 line: 1,
+                offset: disk.as_ref().map_or(0, |d| d.get()),
                 reason: e.to_string(),
             })?;
+            let pos = Pos {
+                src,
+                text: 0,
+                line: 1,
+                disk,
+            };
             Ok(if !lines_only && first == Some(b'[') {
-                Box::new(JsonArray::new(reader, src))
+                Box::new(JsonArray::new(reader, pos))
             } else {
-                Box::new(JsonLines::new(reader, src))
+                Box::new(JsonLines::new(reader, pos))
             })
+        }
+    }
+}
+
+/// A reader that counts the bytes read through it (the compressed bytes under a gzip decoder,
+/// so that a damaged stream is reported at a byte offset of the file as stored).
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Where a JSON reader is: the file, the text consumed (bytes and 1-based line) and, under a
+/// gzip decoder, the compressed bytes read from disk.
+struct Pos {
+    src: Arc<PathBuf>,
+    text: u64,
+    line: usize,
+    disk: Option<Rc<Cell<u64>>>,
+}
+
+impl Pos {
+    /// The decoder (or the disk) failed: the offset in the file as stored.
+    fn io_error(&self, e: &std::io::Error) -> DataError {
+        let (offset, reason) = match &self.disk {
+            Some(d) => (
+                d.get(),
+                format!("{e} (gzip stream; {} bytes decompressed)", self.text),
+            ),
+            None => (self.text, e.to_string()),
+        };
+        DataError::Damaged {
+            path: self.src.as_ref().clone(),
+            line: self.line,
+            offset,
+            reason,
+        }
+    }
+
+    /// The JSON text is wrong at the current position (the offset counts that text).
+    fn text_error(&self, reason: String) -> DataError {
+        let reason = match self.disk {
+            Some(_) => format!("{reason} (the offset counts the decompressed text)"),
+            None => reason,
+        };
+        DataError::Damaged {
+            path: self.src.as_ref().clone(),
+            line: self.line,
+            offset: self.text,
+            reason,
         }
     }
 }
@@ -130,18 +205,18 @@ fn parse(bytes: &[u8]) -> std::result::Result<Value, String> {
 /// JSON lines: one record per non-blank line.
 struct JsonLines {
     reader: Box<dyn BufRead>,
-    src: Arc<PathBuf>,
-    line: usize,
+    /// `pos.line` is the line being read.
+    pos: Pos,
     buf: Vec<u8>,
     done: bool,
 }
 
 impl JsonLines {
-    fn new(reader: Box<dyn BufRead>, src: Arc<PathBuf>) -> Self {
+    fn new(reader: Box<dyn BufRead>, mut pos: Pos) -> Self {
+        pos.line = 0;
         Self {
             reader,
-            src,
-            line: 0,
+            pos,
             buf: Vec::new(),
             done: false,
         }
@@ -154,28 +229,25 @@ impl Iterator for JsonLines {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             self.buf.clear();
-            self.line += 1;
+            self.pos.line += 1;
             match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => self.done = true,
-                Ok(_) => {
+                Ok(n) => {
+                    self.pos.text += n as u64;
                     if self.buf.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
                     return Some(Ok(Row {
                         origin: Origin {
-                            path: self.src.clone(),
-                            line: self.line,
+                            path: self.pos.src.clone(),
+                            line: self.pos.line,
                         },
                         value: parse(&self.buf),
                     }));
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(DataError::Damaged {
-                        path: self.src.as_ref().clone(),
-                        line: self.line,
-                        reason: e.to_string(),
-                    }));
+                    return Some(Err(self.pos.io_error(&e)));
                 }
             }
         }
@@ -184,23 +256,28 @@ impl Iterator for JsonLines {
 }
 
 /// A JSON array read element by element: the bytes of each top-level element are collected
-/// (tracking strings, escapes and nesting) and parsed on their own. Element k is record k.
+/// (tracking strings, escapes and nesting) and parsed on their own. Element k is record k. An
+/// element that is not valid JSON is that record's error; an array cut off before its `]`, or
+/// text after the `]`, is the file's (fatal) error.
 struct JsonArray {
     reader: Box<dyn BufRead>,
-    src: Arc<PathBuf>,
+    pos: Pos,
     index: usize,
     started: bool,
+    /// The closing `]` was read; what follows must be whitespace.
+    closed: bool,
     done: bool,
     elem: Vec<u8>,
 }
 
 impl JsonArray {
-    fn new(reader: Box<dyn BufRead>, src: Arc<PathBuf>) -> Self {
+    fn new(reader: Box<dyn BufRead>, pos: Pos) -> Self {
         Self {
             reader,
-            src,
+            pos,
             index: 0,
             started: false,
+            closed: false,
             done: false,
             elem: Vec::new(),
         }
@@ -209,15 +286,23 @@ impl JsonArray {
     fn row(&self, value: std::result::Result<Value, String>) -> Row {
         Row {
             origin: Origin {
-                path: self.src.clone(),
+                path: self.pos.src.clone(),
                 line: self.index,
             },
             value,
         }
     }
 
+    /// Counts a consumed byte.
+    fn advance(pos: &mut Pos, b: u8) {
+        pos.text += 1;
+        if b == b'\n' {
+            pos.line += 1;
+        }
+    }
+
     /// Reads the next element's bytes into `self.elem`; returns whether the array went on
-    /// (false after `]` or at the end of the input).
+    /// (false after `]`, `None` at the end of the input).
     fn scan(&mut self) -> std::io::Result<Option<bool>> {
         let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
         self.elem.clear();
@@ -229,6 +314,7 @@ impl JsonArray {
             let mut used = 0;
             for &b in buf {
                 used += 1;
+                Self::advance(&mut self.pos, b);
                 if !self.started {
                     if b == b'[' {
                         self.started = true;
@@ -265,48 +351,84 @@ impl JsonArray {
             self.reader.consume(used);
         }
     }
+
+    /// After the closing `]`: an error at the first byte that is not whitespace, if any.
+    fn trailing(&mut self) -> Option<DataError> {
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Some(self.pos.io_error(&e)),
+            };
+            if buf.is_empty() {
+                return None;
+            }
+            let mut used = 0;
+            for &b in buf {
+                if !b.is_ascii_whitespace() {
+                    let shown = if b.is_ascii_graphic() {
+                        format!("`{}`", b as char)
+                    } else {
+                        format!("byte 0x{b:02x}")
+                    };
+                    return Some(self.pos.text_error(format!(
+                        "{shown} after the closing `]` of the JSON array: a .json file holds one \
+                         array of records (or one record per line)"
+                    )));
+                }
+                used += 1;
+                Self::advance(&mut self.pos, b);
+            }
+            self.reader.consume(used);
+        }
+    }
 }
 
 impl Iterator for JsonArray {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let more = match self.scan() {
-                Ok(m) => m,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(DataError::Damaged {
-                        path: self.src.as_ref().clone(),
-                        line: self.index + 1,
-                        reason: e.to_string(),
-                    }));
-                }
-            };
-            let blank = self.elem.iter().all(u8::is_ascii_whitespace);
-            match more {
-                Some(true) => {
-                    self.index += 1;
-                    return Some(Ok(self.row(parse(&self.elem))));
-                }
-                Some(false) => {
-                    self.done = true;
-                    if !blank {
-                        self.index += 1;
-                        return Some(Ok(self.row(parse(&self.elem))));
-                    }
-                }
-                None => {
-                    self.done = true;
-                    if !blank {
-                        self.index += 1;
-                        let detail = "is cut off: the JSON array ends without `]`".to_owned();
-                        return Some(Ok(self.row(Err(detail))));
-                    }
-                }
+        if self.done {
+            return None;
+        }
+        if self.closed {
+            self.done = true;
+            return self.trailing().map(Err);
+        }
+        let more = match self.scan() {
+            Ok(m) => m,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(self.pos.io_error(&e)));
+            }
+        };
+        let blank = self.elem.iter().all(u8::is_ascii_whitespace);
+        match more {
+            Some(true) => {
+                self.index += 1;
+                Some(Ok(self.row(parse(&self.elem))))
+            }
+            // `]`: the last element, if any (`[]` and a trailing comma have none).
+            Some(false) if !blank => {
+                self.closed = true;
+                self.index += 1;
+                Some(Ok(self.row(parse(&self.elem))))
+            }
+            Some(false) => {
+                self.done = true;
+                self.trailing().map(Err)
+            }
+            None => {
+                self.done = true;
+                let place = if blank {
+                    format!("after record {}", self.index)
+                } else {
+                    format!("in the middle of record {}", self.index + 1)
+                };
+                Some(Err(self.pos.text_error(format!(
+                    "the JSON array ends without `]` {place}: the file is cut off"
+                ))))
             }
         }
-        None
     }
 }
 
@@ -353,9 +475,23 @@ mod tests {
         );
         std::fs::write(&p, "[]").unwrap();
         assert!(values(&p).is_empty());
-        std::fs::write(&p, "[{\"a\": 1}, {\"b\"").unwrap();
-        let v = values(&p);
-        assert!(v[1].1.as_ref().unwrap_err().contains("cut off"));
+        // Cut off, or followed by more text: the file's error, after the records before it.
+        for (text, line, offset, says) in [
+            ("[{\"a\": 1}, {\"b\"", 1, 15, "in the middle of record 2"),
+            ("[{\"a\": 1},\n", 2, 11, "after record 1"),
+            ("[{\"a\": 1}]\n\n x", 3, 13, "`x` after the closing `]`"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let items: Vec<_> = read_file(&p, &[]).unwrap().collect();
+            assert_eq!(items.len(), 2, "{text}");
+            assert!(items[0].as_ref().unwrap().value.is_ok());
+            let e = items[1].as_ref().unwrap_err();
+            assert!(
+                matches!(e, DataError::Damaged { line: l, offset: o, .. } if (*l, *o) == (line, offset)),
+                "{text}: {e}"
+            );
+            assert!(e.to_string().contains(says), "{e}");
+        }
         // A .jsonl file is lines even when a line is an array (a malformed record).
         let lines = dir.path().join("b.jsonl");
         std::fs::write(&lines, "[,0\n{\"a\": 1}").unwrap();
@@ -382,7 +518,12 @@ mod tests {
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         let items: Vec<_> = read_file(&p, &[]).unwrap().collect();
         let last = items.last().unwrap();
-        assert!(matches!(last, Err(DataError::Damaged { .. })), "{last:?}");
+        // Cut off: the decoder fails at the end of the file as stored.
+        let cut = (bytes.len() / 2) as u64;
+        assert!(
+            matches!(last, Err(DataError::Damaged { offset, .. }) if *offset == cut),
+            "{last:?}"
+        );
         assert!(items[..items.len() - 1].iter().all(Result::is_ok));
     }
 }

@@ -5,7 +5,9 @@
 //! Only the columns the caller names are decoded when the file has them (UltraFeedback
 //! releases carry scores and message lists besides the three used). Decoding runs under
 //! `catch_unwind`: the parquet crate can panic on a damaged file (its row iterator `expect`s
-//! every row group), and a damaged file must be an error naming it, never a crash.
+//! every row group), and a damaged file must be an error naming it, never a crash. A file
+//! whose footer cannot be read (cut off, or not Parquet) is reported with its length and where
+//! the footer should be; a row group that cannot be decoded with its first row and byte range.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -24,24 +26,21 @@ use crate::record::Origin;
 
 /// The rows of a Parquet file, reading only `columns` where the file has them.
 pub fn rows(file: File, path: &Path, columns: &[&str]) -> Result<Rows> {
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let opened = catch_unwind(AssertUnwindSafe(|| SerializedFileReader::new(file)));
+    let unreadable = |why: String| DataError::Parquet {
+        path: path.to_owned(),
+        reason: format!(
+            "not a readable Parquet file: its footer (the last 8 bytes, from byte {} of {len}) \
+             and metadata cannot be read: {why}; a cut-off download loses the footer, download \
+             or write the file again",
+            len.saturating_sub(8)
+        ),
+    };
     let reader = match opened {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Err(DataError::Parquet {
-                path: path.to_owned(),
-                reason: format!("not a readable Parquet file: {e}"),
-            });
-        }
-        Err(panic) => {
-            return Err(DataError::Parquet {
-                path: path.to_owned(),
-                reason: format!(
-                    "not a readable Parquet file: {}",
-                    panic_text(panic.as_ref())
-                ),
-            });
-        }
+        Ok(Err(e)) => return Err(unreadable(e.to_string())),
+        Err(panic) => return Err(unreadable(panic_text(panic.as_ref()))),
     };
     let root = reader.metadata().file_metadata().schema();
     let fields = root.get_fields();
@@ -76,6 +75,29 @@ pub fn rows(file: File, path: &Path, columns: &[&str]) -> Result<Rows> {
     }))
 }
 
+/// The top-level column names of a Parquet file (for messages), if it is one whose footer can
+/// be read.
+pub fn column_names(path: &Path) -> Option<Vec<String>> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !is_parquet {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let reader = catch_unwind(AssertUnwindSafe(|| SerializedFileReader::new(file)))
+        .ok()?
+        .ok()?;
+    let schema = reader.metadata().file_metadata().schema();
+    Some(
+        schema
+            .get_fields()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect(),
+    )
+}
+
 /// The message of a caught panic.
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -97,6 +119,19 @@ struct ParquetRows {
 }
 
 impl ParquetRows {
+    /// The bytes of row group `i` in the file, as its metadata gives them (computed here:
+    /// `ColumnChunkMetaData::byte_range` panics on the negative offsets of damaged metadata).
+    fn byte_range(&self, i: usize) -> (u64, u64) {
+        let rg = self.reader.metadata().row_group(i);
+        let (lo, hi) = rg.columns().iter().fold((u64::MAX, 0), |(lo, hi), c| {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let start = u64::try_from(start).unwrap_or(0);
+            let n = u64::try_from(c.compressed_size()).unwrap_or(0);
+            (lo.min(start), hi.max(start.saturating_add(n)))
+        });
+        (lo.min(hi), hi)
+    }
+
     /// Decodes row group `i` into JSON values.
     fn load(&self, i: usize) -> std::result::Result<Vec<Value>, String> {
         let decoded = catch_unwind(AssertUnwindSafe(|| {
@@ -137,10 +172,15 @@ impl Iterator for ParquetRows {
                 Ok(values) => self.buffered = values.into(),
                 Err(reason) => {
                     self.done = true;
+                    let (start, end) = self.byte_range(i);
                     return Some(Err(DataError::Damaged {
                         path: self.src.as_ref().clone(),
                         line: self.row + 1,
-                        reason: format!("parquet row group {i}: {reason}"),
+                        offset: start,
+                        reason: format!(
+                            "parquet row group {i} (bytes {start}..{end}, from row {}): {reason}",
+                            self.row + 1
+                        ),
                     }));
                 }
             }
