@@ -21,7 +21,9 @@ fn limits() -> impl Strategy<Value = LengthConfig> {
     )
         .prop_map(|(a, b, c)| LengthConfig {
             max_length: a,
-            max_prompt_length: b,
+            // A prompt limit above max_length is a config error (LengthConfig::validate),
+            // tested in tokenize.rs; here every drawn configuration is a valid one.
+            max_prompt_length: b.map(|b| a.map_or(b, |a| b.min(a))),
             max_completion_length: c,
         })
 }
