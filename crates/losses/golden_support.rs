@@ -11,6 +11,40 @@
 use burn::prelude::*;
 use prefzoo_core::{LossInputs, LossOutput, PerturbedLogps, Phase, PreferenceLoss};
 
+/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) at these [ℓθ(y_w), ℓθ(y_l), ℓref(y_w), ℓref(y_l)]
+/// (5 chosen, 7 rejected and 9 prompt tokens per pair), through autodiff on the CPU.
+pub fn grads(loss: &mut dyn PreferenceLoss, logps: [&[f64]; 4]) -> (Vec<f64>, Vec<f64>) {
+    let dev = Device::flex().autodiff();
+    let n = logps[0].len();
+    let [pc, pr, rc, rr] = logps.map(|v| tensor(v, &dev));
+    let (pc, pr) = (pc.require_grad(), pr.require_grad());
+    let zeros = || Tensor::<1>::zeros([n], &dev);
+    let x = LossInputs {
+        policy_chosen_logps: pc.clone(),
+        policy_rejected_logps: pr.clone(),
+        ref_chosen_logps: Some(rc),
+        ref_rejected_logps: Some(rr),
+        n_chosen_tokens: zeros() + 5.0,
+        n_rejected_tokens: zeros() + 7.0,
+        n_prompt_tokens: zeros() + 9.0,
+        policy_prompt_logps: None,
+        perturbed: None,
+    };
+    let g = loss.compute(&x, Phase::Train).loss.backward();
+    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
+    (grad(&pc), grad(&pr))
+}
+
+/// [`grads`] for pairs with these log-ratios ℓθ − ℓref (the reference at 0).
+pub fn ratio_grads(
+    loss: &mut dyn PreferenceLoss,
+    lr_w: &[f64],
+    lr_l: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let zeros = vec![0.0; lr_w.len()];
+    grads(loss, [lr_w, lr_l, &zeros, &zeros])
+}
+
 /// golden.json, parsed.
 pub fn golden() -> serde_json::Value {
     let path = concat!(

@@ -4,7 +4,7 @@
 //! and the gradient through the sort.
 
 use burn::prelude::*;
-use prefzoo_core::{LossInputs, Phase, PreferenceLoss};
+use prefzoo_core::{Phase, PreferenceLoss};
 use prefzoo_loss_aot::Aot;
 use rstest::rstest;
 
@@ -83,27 +83,4 @@ fn gradient_follows_the_sort() {
         assert!((gw[i] - want).abs() < 1e-7, "pair {i}: {} vs {want}", gw[i]);
         assert_eq!(gl[i], -gw[i]);
     }
-}
-
-/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) at these [ℓθ(y_w), ℓθ(y_l), ℓref(y_w), ℓref(y_l)].
-fn grads(loss: &mut dyn PreferenceLoss, logps: [&[f64]; 4]) -> (Vec<f64>, Vec<f64>) {
-    let dev = Device::flex().autodiff();
-    let n = logps[0].len();
-    let [pc, pr, rc, rr] = logps.map(|v| tensor(v, &dev));
-    let (pc, pr) = (pc.require_grad(), pr.require_grad());
-    let zeros = || Tensor::<1>::zeros([n], &dev);
-    let x = LossInputs {
-        policy_chosen_logps: pc.clone(),
-        policy_rejected_logps: pr.clone(),
-        ref_chosen_logps: Some(rc),
-        ref_rejected_logps: Some(rr),
-        n_chosen_tokens: zeros() + 5.0,
-        n_rejected_tokens: zeros() + 7.0,
-        n_prompt_tokens: zeros() + 9.0,
-        policy_prompt_logps: None,
-        perturbed: None,
-    };
-    let g = loss.compute(&x, Phase::Train).loss.backward();
-    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
-    (grad(&pc), grad(&pr))
 }

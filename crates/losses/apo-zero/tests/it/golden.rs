@@ -2,8 +2,6 @@
 //! `losses_alt["apo-zero"]`, made by xtask/fixtures/make_zoo_golden.py with
 //! `DPOTrainer.dpo_loss(loss_type="apo_zero")`; and its gradient fading at saturation.
 
-use burn::prelude::*;
-use prefzoo_core::{LossInputs, Phase, PreferenceLoss};
 use prefzoo_loss_apo_zero::ApoZero;
 use rstest::rstest;
 
@@ -31,7 +29,7 @@ fn gradient_fades_at_saturation() {
     let r_w = [0.0, 2.0, 10.0];
     let r_l = [0.0, -10.0, 3.0];
     let lr = |r: &[f64]| r.iter().map(|r| r / beta).collect::<Vec<_>>();
-    let (gw, gl) = grads(&mut ApoZero { beta }, &lr(&r_w), &lr(&r_l));
+    let (gw, gl) = ratio_grads(&mut ApoZero { beta }, &lr(&r_w), &lr(&r_l));
     let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
     for i in 0..3 {
         let want_w = -beta * sig(r_w[i]) * sig(-r_w[i]) / 3.0;
@@ -48,29 +46,4 @@ fn gradient_fades_at_saturation() {
         );
     }
     assert!(gw[2].abs() < 1e-3 * gw[0].abs() && gl[1].abs() < 1e-3 * gl[0].abs());
-}
-
-/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) for pairs with these log-ratios (reference at 0).
-fn grads(loss: &mut dyn PreferenceLoss, lr_w: &[f64], lr_l: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let dev = Device::flex().autodiff();
-    let n = lr_w.len();
-    let (pc, pr) = (
-        tensor(lr_w, &dev).require_grad(),
-        tensor(lr_l, &dev).require_grad(),
-    );
-    let zeros = || Tensor::<1>::zeros([n], &dev);
-    let x = LossInputs {
-        policy_chosen_logps: pc.clone(),
-        policy_rejected_logps: pr.clone(),
-        ref_chosen_logps: Some(zeros()),
-        ref_rejected_logps: Some(zeros()),
-        n_chosen_tokens: zeros() + 5.0,
-        n_rejected_tokens: zeros() + 7.0,
-        n_prompt_tokens: zeros() + 9.0,
-        policy_prompt_logps: None,
-        perturbed: None,
-    };
-    let g = loss.compute(&x, Phase::Train).loss.backward();
-    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
-    (grad(&pc), grad(&pr))
 }

@@ -35,7 +35,7 @@ fn gradient_at_zero_margin() {
             beta,
             discopop_tau: tau,
         };
-        let (gw, gl) = grads(&mut loss, &[0.0; 2], &[0.0; 2]);
+        let (gw, gl) = ratio_grads(&mut loss, &[0.0; 2], &[0.0; 2]);
         let want = beta * (-0.75 + (1.0 - 2f64.ln()) / (4.0 * tau)) / 2.0;
         for i in 0..2 {
             assert!((gw[i] - want).abs() < 1e-7, "τ {tau}: {} vs {want}", gw[i]);
@@ -55,7 +55,7 @@ fn finite_far_below_zero() {
         discopop_tau: 0.05,
     };
     let lr_w = [-200.0 / beta, -1000.0 / beta];
-    let (gw, _) = grads(&mut loss, &lr_w, &[0.0; 2]);
+    let (gw, _) = ratio_grads(&mut loss, &lr_w, &[0.0; 2]);
     for g in &gw {
         assert!((g - (-beta / 2.0)).abs() < 1e-6, "{gw:?}");
     }
@@ -73,29 +73,4 @@ fn finite_far_below_zero() {
     };
     let losses = values(&loss.compute(&x, Phase::Train).losses);
     assert_close("losses", &losses, &[200.0, 1000.0], 1e-6);
-}
-
-/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) for pairs with these log-ratios (reference at 0).
-fn grads(loss: &mut dyn PreferenceLoss, lr_w: &[f64], lr_l: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let dev = Device::flex().autodiff();
-    let n = lr_w.len();
-    let (pc, pr) = (
-        tensor(lr_w, &dev).require_grad(),
-        tensor(lr_l, &dev).require_grad(),
-    );
-    let zeros = || Tensor::<1>::zeros([n], &dev);
-    let x = LossInputs {
-        policy_chosen_logps: pc.clone(),
-        policy_rejected_logps: pr.clone(),
-        ref_chosen_logps: Some(zeros()),
-        ref_rejected_logps: Some(zeros()),
-        n_chosen_tokens: zeros() + 5.0,
-        n_rejected_tokens: zeros() + 7.0,
-        n_prompt_tokens: zeros() + 9.0,
-        policy_prompt_logps: None,
-        perturbed: None,
-    };
-    let g = loss.compute(&x, Phase::Train).loss.backward();
-    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
-    (grad(&pc), grad(&pr))
 }

@@ -3,7 +3,7 @@
 //! `DPOTrainer.dpo_loss(loss_type="exo_pair")`; and the gradient's zero at the smoothed optimum.
 
 use burn::prelude::*;
-use prefzoo_core::{LossInputs, Phase, PreferenceLoss};
+use prefzoo_core::{Phase, PreferenceLoss};
 use prefzoo_loss_exo_pair::ExoPair;
 use rstest::rstest;
 
@@ -58,7 +58,7 @@ fn gradient_vanishes_at_the_smoothed_optimum() {
         beta,
         label_smoothing: 0.0,
     };
-    let (gw, gl) = grads(&mut loss, &lr_w, &[0.0; 3]);
+    let (gw, gl) = ratio_grads(&mut loss, &lr_w, &[0.0; 3]);
     let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
     for i in 0..3 {
         let want = beta * sig(z[i]) * sig(-z[i]) * (z[i] - z_star) / 3.0;
@@ -66,31 +66,6 @@ fn gradient_vanishes_at_the_smoothed_optimum() {
         assert_eq!(gl[i], -gw[i], "h depends on ℓθ(y_w) − ℓθ(y_l)");
     }
     assert!(gw[0] < -0.1 && gw[2] > 0.0, "{gw:?}");
-}
-
-/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) for pairs with these log-ratios (reference at 0).
-fn grads(loss: &mut dyn PreferenceLoss, lr_w: &[f64], lr_l: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let dev = Device::flex().autodiff();
-    let n = lr_w.len();
-    let (pc, pr) = (
-        tensor(lr_w, &dev).require_grad(),
-        tensor(lr_l, &dev).require_grad(),
-    );
-    let zeros = || Tensor::<1>::zeros([n], &dev);
-    let x = LossInputs {
-        policy_chosen_logps: pc.clone(),
-        policy_rejected_logps: pr.clone(),
-        ref_chosen_logps: Some(zeros()),
-        ref_rejected_logps: Some(zeros()),
-        n_chosen_tokens: zeros() + 5.0,
-        n_rejected_tokens: zeros() + 7.0,
-        n_prompt_tokens: zeros() + 9.0,
-        policy_prompt_logps: None,
-        perturbed: None,
-    };
-    let g = loss.compute(&x, Phase::Train).loss.backward();
-    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
-    (grad(&pc), grad(&pr))
 }
 
 /// The registry builds it from trl's keys and rejects ε outside [0, 0.5).

@@ -2,8 +2,6 @@
 //! and `losses_alt["sppo-hard"]`, made by xtask/fixtures/make_zoo_golden.py with
 //! `DPOTrainer.dpo_loss(loss_type="sppo_hard")`; and its per-side targets.
 
-use burn::prelude::*;
-use prefzoo_core::{LossInputs, Phase, PreferenceLoss};
 use prefzoo_loss_sppo_hard::SppoHard;
 use rstest::rstest;
 
@@ -30,7 +28,7 @@ fn each_side_has_its_own_target() {
     let beta = 0.25; // targets ±2
     let lr_w = [0.0, 2.0, 10.0];
     let lr_l = [0.0, -9.0, -2.0];
-    let (gw, gl) = grads(&mut SppoHard { beta }, &lr_w, &lr_l);
+    let (gw, gl) = ratio_grads(&mut SppoHard { beta }, &lr_w, &lr_l);
     for i in 0..3 {
         let (want_w, want_l) = (2.0 * (lr_w[i] - 2.0) / 3.0, 2.0 * (lr_l[i] + 2.0) / 3.0);
         assert!(
@@ -49,29 +47,4 @@ fn each_side_has_its_own_target() {
         gw[2] > 0.0,
         "margin 12 ≫ 4, yet the chosen side is pulled down"
     );
-}
-
-/// d(mean loss)/dℓθ(y_w) and d/dℓθ(y_l) for pairs with these log-ratios (reference at 0).
-fn grads(loss: &mut dyn PreferenceLoss, lr_w: &[f64], lr_l: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let dev = Device::flex().autodiff();
-    let n = lr_w.len();
-    let (pc, pr) = (
-        tensor(lr_w, &dev).require_grad(),
-        tensor(lr_l, &dev).require_grad(),
-    );
-    let zeros = || Tensor::<1>::zeros([n], &dev);
-    let x = LossInputs {
-        policy_chosen_logps: pc.clone(),
-        policy_rejected_logps: pr.clone(),
-        ref_chosen_logps: Some(zeros()),
-        ref_rejected_logps: Some(zeros()),
-        n_chosen_tokens: zeros() + 5.0,
-        n_rejected_tokens: zeros() + 7.0,
-        n_prompt_tokens: zeros() + 9.0,
-        policy_prompt_logps: None,
-        perturbed: None,
-    };
-    let g = loss.compute(&x, Phase::Train).loss.backward();
-    let grad = |t: &Tensor<1>| values(&t.grad(&g).expect("a gradient"));
-    (grad(&pc), grad(&pr))
 }
