@@ -68,14 +68,8 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
         _ => None,
     };
     let (tokenizer, tokenizer_dir) = tokenizer_for(cfg, &policy_files)?;
+    // A split without a usable pair is the loader's error (DataError::NoPairs), naming why.
     let loaded = PreferenceDataset::load(&cfg.dataset, &tokenizer, &lengths(cfg))?;
-    if loaded.train.is_empty() {
-        return Err(TrainError::Config(format!(
-            "no training pairs survived reading {}: {}",
-            cfg.dataset.path,
-            loaded.report.summary()
-        )));
-    }
     let plan = crate::plan::StepPlan::new(
         loaded.train.len(),
         cfg.per_device_train_batch_size,
