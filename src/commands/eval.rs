@@ -19,7 +19,7 @@ use prefzoo_synth::Manifest;
 use prefzoo_train::precision::Precision;
 use prefzoo_train::reference::{Reference, Split};
 use prefzoo_train::run::{lengths, tokenizer_for};
-use prefzoo_train::{TrainConfig, TrainError, checkpoint, run_dir};
+use prefzoo_train::{TrainConfig, checkpoint, run_dir};
 
 /// Arguments of `prefzoo eval`.
 #[derive(Debug, clap::Args)]
@@ -65,18 +65,7 @@ fn trained(run: &Path) -> anyhow::Result<Trained> {
         .as_ref()
         .and_then(|s| s["run_id"].as_str())
         .unwrap_or_default();
-    if let Some(record) = run_dir::read(run)?
-        && !found.is_empty()
-        && found != record.run_id
-    {
-        return Err(TrainError::RunIdMismatch {
-            path: saved,
-            found: found.to_owned(),
-            run_dir: run.to_owned(),
-            expected: record.run_id,
-        }
-        .into());
-    }
+    run_dir::check_owner(run, &saved, found)?;
     Ok(Trained {
         weights,
         state,

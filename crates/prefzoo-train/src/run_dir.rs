@@ -64,6 +64,22 @@ pub fn read(dir: &Path) -> Result<Option<RunRecord>, TrainError> {
         })
 }
 
+/// `dir/run.json` after checking that files at `path` written by run `found` belong to it:
+/// another run's id is an error naming both. An empty `found` (files from before run ids) or
+/// a directory without `run.json` passes.
+pub fn check_owner(dir: &Path, path: &Path, found: &str) -> Result<Option<RunRecord>, TrainError> {
+    let record = read(dir)?;
+    match &record {
+        Some(r) if !found.is_empty() && found != r.run_id => Err(TrainError::RunIdMismatch {
+            path: path.to_owned(),
+            found: found.to_owned(),
+            run_dir: dir.to_owned(),
+            expected: r.run_id.clone(),
+        }),
+        _ => Ok(record),
+    }
+}
+
 /// Writes `dir/run.json`.
 pub fn write(dir: &Path, record: &RunRecord) -> Result<(), TrainError> {
     let path = dir.join(RUN_FILE);

@@ -90,18 +90,7 @@ impl Trainer {
     /// Refuses a checkpoint whose run id is not `output_dir/run.json`'s.
     pub fn resume(cfg: TrainConfig, ckpt: &Path, device: &Device) -> Result<Self, TrainError> {
         let state = checkpoint::read_state(ckpt)?;
-        let record = run_dir::read(&cfg.output_dir)?;
-        if let Some(r) = &record
-            && !state.run_id.is_empty()
-            && state.run_id != r.run_id
-        {
-            return Err(TrainError::RunIdMismatch {
-                path: ckpt.to_owned(),
-                found: state.run_id,
-                run_dir: cfg.output_dir.clone(),
-                expected: r.run_id.clone(),
-            });
-        }
+        let record = run_dir::check_owner(&cfg.output_dir, ckpt, &state.run_id)?;
         let run_id = match (state.run_id.as_str(), record) {
             ("", Some(r)) => r.run_id,
             ("", None) => run_dir::new_run_id(),
