@@ -17,6 +17,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 use prefzoo_core::config::{closest_name, hint};
+use prefzoo_core::{BuildContext, LossError, registry};
+use prefzoo_train::TrainConfig;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -101,6 +103,34 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow
         ),
         None => "resolving the config (PREFZOO_* environment, --set)".to_owned(),
     })
+}
+
+/// Loads a run's config and builds its loss once from the `[loss]` table, so that a bad loss
+/// key is reported with where it was set (`--set loss.beta=abc`, the config file or a
+/// `PREFZOO_LOSS__…` variable) before anything is planned, read or loaded.
+pub fn load_run(file: Option<&Path>, sets: &[String]) -> anyhow::Result<TrainConfig> {
+    let f = figment(file, sets)?;
+    let cfg: TrainConfig = load(file, sets)?;
+    if let Err(e) = registry::build(&cfg.algo, &cfg.loss, &BuildContext::default()) {
+        let key = match &e {
+            LossError::UnknownAlgo { .. } => Some("algo".to_owned()),
+            other => other.key().map(|k| format!("loss.{k}")),
+        };
+        let source = key.and_then(|k| f.find_metadata(&k)).map(origin);
+        return Err(match source {
+            Some(source) => anyhow::anyhow!("{source}: {e}"),
+            None => e.into(),
+        });
+    }
+    Ok(cfg)
+}
+
+/// A provider as a user knows it: the file's path, `--set KEY=VALUE`, or the environment.
+fn origin(m: &Metadata) -> String {
+    match &m.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ => m.name.to_string(),
+    }
 }
 
 /// Loads `T` from `file`, or from `base` when no file is given, with the `PREFZOO_*`

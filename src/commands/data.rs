@@ -31,7 +31,7 @@ pub struct InspectArgs {
 /// Runs `prefzoo data`.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let Command::Inspect(args) = cmd;
-    let cfg: TrainConfig = prefzoo::config::load(Some(&args.config), &args.sets)?;
+    let cfg: TrainConfig = prefzoo::config::load_run(Some(&args.config), &args.sets)?;
     let files = prefzoo_model::hub::resolve(&cfg.model)?;
     let (tok, dir) = tokenizer_for(&cfg, &files)?;
     let loaded = prefzoo_data::PreferenceDataset::load(&cfg.dataset, &tok, &lengths(&cfg))?;

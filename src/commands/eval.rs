@@ -131,10 +131,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ),
         },
     };
+    let ref_files = prefzoo_model::hub::resolve(kl_reference(&cfg))?;
+    prefzoo_train::run::check_vocab(&[&start, &ref_files], &[&data], &tok)?;
     let policy = precision.load_master(&policy_dir, &dev)?;
     // The reference the run started from (for TR-DPO: the original one, as the paper measures
     // KL): the loss's reference here and the one the kit measures KL against.
-    let ref_files = prefzoo_model::hub::resolve(kl_reference(&cfg))?;
     let ref_model = precision.load_frozen_files(&ref_files, &dev)?;
     let reference = if needs.reference.needed() {
         Reference::Model {

@@ -47,7 +47,7 @@ pub struct Options {
 
 /// Runs `prefzoo plan`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cfg: TrainConfig = config::load(Some(&args.config), &args.sets)?;
+    let cfg: TrainConfig = config::load_run(Some(&args.config), &args.sets)?;
     print(&cfg, Some(&args.config), &args.options)
 }
 
@@ -229,7 +229,7 @@ fn capacity(cfg: &TrainConfig, opts: &Options) -> anyhow::Result<Capacity> {
 }
 
 /// `MemTotal` of /proc/meminfo, in bytes.
-fn mem_total() -> Option<u64> {
+pub(crate) fn mem_total() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -241,7 +241,7 @@ fn gib(bytes: u64) -> f64 {
 }
 
 /// `7241732096` → `7,241,732,096`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {

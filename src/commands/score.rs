@@ -98,9 +98,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let loaded = PreferenceDataset::load(&data_cfg, &tokenizer, &lengths)?;
     eprintln!("{}", loaded.report.summary());
-    let policy = precision.load_master_files(&policy_files, &dev)?;
-    let reference = match needs.reference {
-        ReferenceUse::None => Reference::None,
+    let reference_files = match needs.reference {
+        ReferenceUse::None => None,
         _ => {
             let spec = args.reference.as_deref().with_context(|| {
                 format!(
@@ -108,11 +107,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     args.algo
                 )
             })?;
-            Reference::Model {
-                model: precision.load_frozen_files(&prefzoo_model::hub::resolve(spec)?, &dev)?,
-                moving: false,
-            }
+            Some(prefzoo_model::hub::resolve(spec)?)
         }
+    };
+    let models: Vec<_> = std::iter::once(&policy_files)
+        .chain(reference_files.as_ref())
+        .collect();
+    prefzoo_train::run::check_vocab(&models, &[&loaded.train], &tokenizer)?;
+    let policy = precision.load_master_files(&policy_files, &dev)?;
+    let reference = match &reference_files {
+        None => Reference::None,
+        Some(files) => Reference::Model {
+            model: precision.load_frozen_files(files, &dev)?,
+            moving: false,
+        },
     };
     let result = prefzoo_train::evaluate(
         &policy,

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(dir)) => Some(dir.join("config.toml")),
         (None, None) => bail!("give --config FILE (or --resume RUN_DIR)"),
     };
-    let mut cfg: TrainConfig = config::load(file.as_deref(), &args.sets)?;
+    let mut cfg: TrainConfig = config::load_run(file.as_deref(), &args.sets)?;
     if let Some(dir) = &resume_dir {
         cfg.output_dir = dir.clone();
     }

@@ -9,7 +9,7 @@ use std::process::Output;
 use super::{prefzoo, text};
 
 /// `prefzoo train` of the golden DPO config into `out` with `sets` (`KEY=VALUE`).
-fn train(out: &Path, sets: &[String]) -> Output {
+pub(crate) fn train(out: &Path, sets: &[String]) -> Output {
     let set_out = format!("output_dir={:?}", out.display().to_string());
     let mut args = vec![
         "train",
@@ -26,7 +26,7 @@ fn train(out: &Path, sets: &[String]) -> Output {
 }
 
 /// The refusal's message, after checking it failed without a panic and created no run.
-fn refused(o: &Output, out: &Path) -> String {
+pub(crate) fn refused(o: &Output, out: &Path) -> String {
     let t = text(o);
     assert!(!o.status.success(), "expected a refusal: {t}");
     assert!(!t.contains("panicked"), "{t}");
@@ -48,7 +48,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn set_path(key: &str, p: &Path) -> String {
+pub(crate) fn set_path(key: &str, p: &Path) -> String {
     format!("{key}={:?}", p.display().to_string())
 }
 

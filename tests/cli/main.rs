@@ -168,3 +168,5 @@ mod plan;
 mod run_record;
 
 mod data_errors;
+
+mod messages;

@@ -396,3 +396,50 @@ fn eval_refuses_a_stateful_final_without_its_state() {
     ok(&o);
     assert!(text(&o).contains("checkpoints/step-4"), "{}", text(&o));
 }
+
+/// Two real processes on one directory: the second is refused with the first one's pid while
+/// the first runs, and the first finishes its run untouched.
+#[test]
+fn a_second_process_on_a_running_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let set_out = format!("output_dir={:?}", out.display().to_string());
+    let args = [
+        "train",
+        "--config",
+        "configs/golden/edpo.toml",
+        "--no-progress",
+        "--set",
+        &set_out,
+        "--set",
+        "max_steps=12",
+        "--set",
+        "save_steps=4",
+    ];
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_prefzoo"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    let lock = out.join(".lock");
+    let start = std::time::Instant::now();
+    while !lock.is_file() && start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(lock.is_file(), "the first run holds the lock");
+    let second = prefzoo(&args);
+    let first = first.wait_with_output().unwrap();
+    ok(&first);
+    let t = refused(&second);
+    assert!(t.contains(&format!("is in use by process {pid}")), "{t}");
+    assert!(out.join("final/trainer_state.json").is_file());
+    assert!(!lock.exists(), "released when the first run ends");
+    let steps = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(steps, 12, "one run's metrics, not two interleaved");
+}

@@ -30,9 +30,12 @@ pub fn parse_loss_config<T: DeserializeOwned>(
         }
     };
     let mut object = object;
+    // Keys set under trl's alias, by the name they are checked under.
+    let mut typed = std::collections::HashMap::new();
     for p in params {
         let Some(alias) = p.alias else { continue };
         if let Some(v) = object.remove(alias) {
+            typed.insert(p.name, alias);
             if object.contains_key(p.name) {
                 return Err(LossError::BadValue {
                     algo: algo.to_owned(),
@@ -59,9 +62,36 @@ pub fn parse_loss_config<T: DeserializeOwned>(
             });
         }
     }
-    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| LossError::BadValue {
-        algo: algo.to_owned(),
-        reason: e.to_string(),
+    serde_json::from_value(serde_json::Value::Object(object.clone())).map_err(|e| {
+        match culprit::<T>(&object) {
+            Some((key, why)) => {
+                let key = typed.get(key.as_str()).map_or(key, |a| (*a).to_owned());
+                LossError::BadKey {
+                    algo: algo.to_owned(),
+                    reason: format!("key `{key}`: {why}"),
+                    key,
+                }
+            }
+            None => LossError::BadValue {
+                algo: algo.to_owned(),
+                reason: e.to_string(),
+            },
+        }
+    })
+}
+
+/// The first key whose value alone (the others at their defaults) does not deserialise, with
+/// serde's reason; `None` when every key does (or `T` has no defaults to fall back on).
+fn culprit<T: DeserializeOwned>(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Option<(String, String)> {
+    let alone = |m: serde_json::Map<String, serde_json::Value>| {
+        serde_json::from_value::<T>(serde_json::Value::Object(m))
+    };
+    alone(serde_json::Map::new()).ok()?;
+    object.iter().find_map(|(k, v)| {
+        let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
+        alone(one).err().map(|e| (k.clone(), e.to_string()))
     })
 }
 
@@ -169,8 +199,9 @@ pub fn check_in<V: RangeValue + ?Sized>(
         Bound::Excluded(x) => format!("{x})"),
         Bound::Unbounded => "∞)".to_owned(),
     };
-    Err(LossError::BadValue {
+    Err(LossError::BadKey {
         algo: algo.to_owned(),
+        key: key.to_owned(),
         reason: format!("`{key}` = {v} is outside {lo}, {hi}"),
     })
 }
@@ -207,5 +238,48 @@ mod tests {
         assert!(check_in("x", "gamma", &Some(f64::NAN), ..).is_err());
         let e = check_in("x", "alpha", &0.0, open_closed(0.0, 1.0)).unwrap_err();
         assert!(e.to_string().contains("(0, 1]"), "{e}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Two {
+        beta: f64,
+        steps: u64,
+    }
+
+    impl Default for Two {
+        fn default() -> Self {
+            Self {
+                beta: 0.1,
+                steps: 1,
+            }
+        }
+    }
+
+    const TWO: &[ParamDoc] = &[
+        ParamDoc {
+            name: "beta",
+            alias: None,
+            doc: "",
+        },
+        ParamDoc {
+            name: "steps",
+            alias: Some("n"),
+            doc: "",
+        },
+    ];
+
+    /// A value of the wrong type names its key (as the table spells it), so the caller can say
+    /// where it was set.
+    #[test]
+    fn a_wrong_type_names_its_key() {
+        let table = serde_json::json!({"beta": 0.2, "n": "many"});
+        let e = parse_loss_config::<Two>("x", &table, TWO).unwrap_err();
+        assert_eq!(e.key(), Some("n"));
+        assert!(e.to_string().contains("key `n`: invalid type"), "{e}");
+        let e = check_in("x", "beta", &-1.0, POSITIVE).unwrap_err();
+        assert_eq!(e.key(), Some("beta"));
+        let ok = parse_loss_config::<Two>("x", &serde_json::json!({"n": 3}), TWO).unwrap();
+        assert_eq!((ok.beta, ok.steps), (0.1, 3));
     }
 }

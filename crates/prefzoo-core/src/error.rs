@@ -36,6 +36,16 @@ pub enum LossError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// One key's value of the wrong type or out of range (`reason` names the key).
+    #[error("[loss] table of `{algo}`: {reason}")]
+    BadKey {
+        /// The loss.
+        algo: String,
+        /// The key as the table spells it (trl's alias when that is what was set).
+        key: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// Saved loss state that does not match this loss (the trainer adds which loss and which
     /// checkpoint).
     #[error("loss state cannot be restored: {reason}")]
@@ -43,4 +53,15 @@ pub enum LossError {
         /// Why.
         reason: String,
     },
+}
+
+impl LossError {
+    /// The `[loss]` key the error is about, when it is about one key (so that a caller can say
+    /// where that key was set: the config file, the environment or `--set`).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::UnknownKey { key, .. } | Self::BadKey { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }

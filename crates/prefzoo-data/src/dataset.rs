@@ -398,6 +398,37 @@ impl PreferenceDataset {
             .map_or_else(|| format!("#{i}"), |p| p.origin.to_string())
     }
 
+    /// Refuses an id the model cannot embed: the first pair holding an id ≥ `vocab_size` (the
+    /// model's, read from `model_config`), or the pad id, is named with the token. Checked when
+    /// the data is loaded, before any weight is, so that a tokenizer that is not the model's
+    /// is reported as such rather than as an index error in the first forward pass.
+    pub fn check_vocab(
+        &self,
+        tok: &Tokenizer,
+        vocab_size: usize,
+        model_config: &Path,
+    ) -> Result<()> {
+        let err = |origin: String, id: u32| DataError::IdBeyondVocab {
+            origin,
+            tokenizer: tok.source().to_owned(),
+            token: tok.decode(&[id]).unwrap_or_else(|_| "?".into()),
+            id,
+            vocab_size,
+            model_config: model_config.to_owned(),
+        };
+        let fits = |id: &u32| (*id as usize) < vocab_size;
+        for p in &self.pairs {
+            let ids = [&p.prompt_ids, &p.chosen_ids, &p.rejected_ids];
+            if let Some(id) = ids.into_iter().flatten().find(|id| !fits(id)) {
+                return Err(err(p.origin.to_string(), *id));
+            }
+        }
+        if !fits(&self.pad_id) {
+            return Err(err("pad token".into(), self.pad_id));
+        }
+        Ok(())
+    }
+
     /// A stable SHA-256 (hex) of what the model sees: every pair's token ids in order and the
     /// `max_length` cut. Independent of file names, pad id and anything else.
     pub fn fingerprint(&self) -> String {

@@ -90,6 +90,27 @@ pub enum DataError {
         reason: String,
     },
     /// A chat template that cannot be compiled or rendered.
+    /// A token id the model has no embedding for: the tokenizer is not the model's.
+    #[error(
+        "{origin}: the tokenizer {tokenizer} gives {token:?} the id {id}, but the model has \
+         only {vocab_size} token ids (vocab_size in {model_config}); the tokenizer does not \
+         belong to this model: use the model's own tokenizer (leave `tokenizer` unset to use \
+         the one beside its weights) or a model whose vocab_size covers this tokenizer"
+    )]
+    IdBeyondVocab {
+        /// `file:line` of the first pair holding the id (or `pad token` / `eos token`).
+        origin: String,
+        /// The tokenizer's directory.
+        tokenizer: PathBuf,
+        /// The token, decoded.
+        token: String,
+        /// Its id.
+        id: u32,
+        /// The model's vocab_size.
+        vocab_size: usize,
+        /// The model's config.json.
+        model_config: PathBuf,
+    },
     #[error("chat template: {0}")]
     Template(String),
     /// A Parquet file that cannot be decoded.

@@ -117,6 +117,26 @@ pub enum ModelError {
         path: PathBuf,
     },
     /// The compute/save dtype asked for is not one of F32, BF16, F16.
+    /// A weight that is NaN or infinite: the checkpoint is damaged or diverged.
+    #[error(
+        "{name} in {} holds {count} non-finite value(s) (the first, {first}, at index \
+         {index:?}); \
+         the checkpoint is damaged or was saved after training diverged: load an earlier \
+         checkpoint or the original model",
+        path.display()
+    )]
+    NonFiniteWeights {
+        /// HF tensor name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// How many values are not finite.
+        count: usize,
+        /// The first one (NaN, inf or -inf).
+        first: f32,
+        /// Its index in the tensor's HF shape.
+        index: Vec<usize>,
+    },
     #[error("dtype {0} is not supported for model weights; use F32, BF16 or F16")]
     UnsupportedDtype(String),
     /// The device cannot hold tensors of the requested dtype.

@@ -101,6 +101,7 @@ impl WeightMap {
             });
         }
         let data = file.decode(name, &raw, self.dtype, transpose)?;
+        check_finite(name, &file.path, &data, &hf_shape, transpose)?;
         Ok(Tensor::from_data(data, (&self.device, self.dtype)))
     }
 
@@ -162,6 +163,45 @@ impl ParamSource for WeightMap {
             false,
         )?))
     }
+}
+
+/// Refuses a tensor with a NaN or infinite value: a model that starts from one trains to NaN
+/// at its first step, where the cause would look like a learning-rate problem. The first bad
+/// value is named by its index in the HF shape (`data` may be the transposed `[in, out]`).
+fn check_finite(
+    name: &str,
+    path: &Path,
+    data: &TensorData,
+    hf_shape: &[usize],
+    transposed: bool,
+) -> Result<()> {
+    let mut bad = data
+        .iter::<f32>()
+        .enumerate()
+        .filter(|(_, v)| !v.is_finite());
+    let Some((flat, first)) = bad.next() else {
+        return Ok(());
+    };
+    let index = match (transposed, hf_shape) {
+        // Loaded [cols, rows]: element (c, r) is HF's (r, c).
+        (true, [rows, _]) => vec![flat % rows, flat / rows],
+        _ => {
+            let mut rest = flat;
+            let mut index = vec![0; hf_shape.len()];
+            for (i, dim) in hf_shape.iter().enumerate().rev() {
+                index[i] = rest % dim.max(&1);
+                rest /= dim.max(&1);
+            }
+            index
+        }
+    };
+    Err(ModelError::NonFiniteWeights {
+        name: name.to_string(),
+        path: path.to_owned(),
+        count: 1 + bad.count(),
+        first,
+        index,
+    })
 }
 
 fn check_dtype(device: &Device, dtype: DType) -> Result<()> {

@@ -96,34 +96,53 @@ pub fn save(
 ) -> Result<PathBuf, TrainError> {
     let fin = step_dir(checkpoints, state.global_step);
     let tmp = checkpoints.join(format!(".tmp-step-{}", state.global_step));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    prefzoo_model::save_pretrained_as(
-        parts.policy,
-        &tmp.join("model"),
-        parts.tokenizer_dir,
-        parts.dtype,
-    )?;
-    if parts.dtype != DType::F32 {
-        prefzoo_model::save_pretrained(parts.policy, &tmp.join(MASTER_DIR), None)?;
-    }
-    if let Some(r) = parts.moving_reference {
-        prefzoo_model::save_pretrained(r, &tmp.join("reference"), parts.tokenizer_dir)?;
-    }
-    prefzoo_model::save_tensors(
-        &tmp.join("optimizer.safetensors"),
-        &parts.optimizer.state_tensors(),
-    )?;
-    let state_path = tmp.join("trainer_state.json");
-    let text = serde_json::to_string_pretty(state).expect("serialisable");
-    std::fs::write(&state_path, text).map_err(|e| TrainError::io(&state_path, e))?;
-    if fin.exists() {
-        std::fs::remove_dir_all(&fin).map_err(|e| TrainError::io(&fin, e))?;
-    }
-    std::fs::rename(&tmp, &fin).map_err(|e| TrainError::io(&fin, e))?;
+    write_then_rename(&tmp, &fin, |tmp| {
+        prefzoo_model::save_pretrained_as(
+            parts.policy,
+            &tmp.join("model"),
+            parts.tokenizer_dir,
+            parts.dtype,
+        )?;
+        if parts.dtype != DType::F32 {
+            prefzoo_model::save_pretrained(parts.policy, &tmp.join(MASTER_DIR), None)?;
+        }
+        if let Some(r) = parts.moving_reference {
+            prefzoo_model::save_pretrained(r, &tmp.join("reference"), parts.tokenizer_dir)?;
+        }
+        prefzoo_model::save_tensors(
+            &tmp.join("optimizer.safetensors"),
+            &parts.optimizer.state_tensors(),
+        )?;
+        let state_path = tmp.join("trainer_state.json");
+        let text = serde_json::to_string_pretty(state).expect("serialisable");
+        std::fs::write(&state_path, text).map_err(|e| TrainError::io(&state_path, e))
+    })?;
     Ok(fin)
+}
+
+/// Writes a directory with `write` into `tmp` and renames it to `fin` once complete (replacing
+/// an old `fin`). When writing fails (a full disk), the partial `tmp` is removed, so a failed
+/// save leaves the directory as it was; the write's error is returned.
+pub(crate) fn write_then_rename(
+    tmp: &Path,
+    fin: &Path,
+    write: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    if tmp.exists() {
+        std::fs::remove_dir_all(tmp).map_err(|e| TrainError::io(tmp, e))?;
+    }
+    let written = std::fs::create_dir_all(tmp)
+        .map_err(|e| TrainError::io(tmp, e))
+        .and_then(|()| write(tmp));
+    if let Err(e) = written {
+        // Best effort: what is left of a failed write is no use to anyone.
+        let _ = std::fs::remove_dir_all(tmp);
+        return Err(e);
+    }
+    if fin.exists() {
+        std::fs::remove_dir_all(fin).map_err(|e| TrainError::io(fin, e))?;
+    }
+    std::fs::rename(tmp, fin).map_err(|e| TrainError::io(fin, e))
 }
 
 /// The complete checkpoints under `checkpoints`, oldest first.
@@ -272,4 +291,40 @@ pub fn prune(checkpoints: &Path, limit: usize) -> Result<(), TrainError> {
         std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A save that fails half-way (as on a full disk) leaves neither its temporary directory
+    /// nor any change to the checkpoint it would have replaced.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_directory_and_the_old_one_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, fin) = (dir.path().join(".tmp-step-2"), dir.path().join("step-2"));
+        std::fs::create_dir_all(&fin).unwrap();
+        std::fs::write(fin.join("trainer_state.json"), "old").unwrap();
+        let err = write_then_rename(&tmp, &fin, |tmp| {
+            std::fs::write(tmp.join("model.safetensors"), "half").unwrap();
+            Err(TrainError::io(
+                tmp.join("optimizer.safetensors"),
+                std::io::Error::from_raw_os_error(28), // ENOSPC
+            ))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("optimizer.safetensors"), "{err}");
+        assert!(!tmp.exists(), "the partial write is removed");
+        let kept = std::fs::read_to_string(fin.join("trainer_state.json")).unwrap();
+        assert_eq!(kept, "old");
+
+        write_then_rename(&tmp, &fin, |tmp| {
+            std::fs::write(tmp.join("trainer_state.json"), "new")
+                .map_err(|e| TrainError::io(tmp, e))
+        })
+        .unwrap();
+        assert!(!tmp.exists());
+        let now = std::fs::read_to_string(fin.join("trainer_state.json")).unwrap();
+        assert_eq!(now, "new");
+    }
 }

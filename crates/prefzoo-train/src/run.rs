@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use prefzoo_core::{BuildContext, Needs, PreferenceLoss, ReferenceUse, registry};
 use prefzoo_data::{LengthConfig, LoadReport, PreferenceDataset, Tokenizer};
-use prefzoo_model::{Model, ModelFiles};
+use prefzoo_model::{Model, ModelConfig, ModelFiles};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
@@ -70,6 +70,13 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
     let (tokenizer, tokenizer_dir) = tokenizer_for(cfg, &policy_files)?;
     // A split without a usable pair is the loader's error (DataError::NoPairs), naming why.
     let loaded = PreferenceDataset::load(&cfg.dataset, &tokenizer, &lengths(cfg))?;
+    let splits: Vec<_> = std::iter::once(&loaded.train)
+        .chain(loaded.eval.as_ref())
+        .collect();
+    let models: Vec<_> = std::iter::once(&policy_files)
+        .chain(reference_files.as_ref())
+        .collect();
+    check_vocab(&models, &splits, &tokenizer)?;
     let plan = crate::plan::StepPlan::new(
         loaded.train.len(),
         cfg.per_device_train_batch_size,
@@ -97,6 +104,22 @@ pub fn prepare(cfg: &TrainConfig) -> Result<RunParts, TrainError> {
         eval: loaded.eval,
         report: loaded.report,
     })
+}
+
+/// Refuses token ids some model cannot embed (a tokenizer that is not the model's), naming the
+/// first pair that holds one; reads only each model's config.json.
+pub fn check_vocab(
+    models: &[&ModelFiles],
+    splits: &[&PreferenceDataset],
+    tokenizer: &Tokenizer,
+) -> Result<(), TrainError> {
+    for files in models {
+        let vocab_size = ModelConfig::from_file(&files.config)?.vocab_size;
+        for split in splits {
+            split.check_vocab(tokenizer, vocab_size, &files.config)?;
+        }
+    }
+    Ok(())
 }
 
 /// The length limits of a run.

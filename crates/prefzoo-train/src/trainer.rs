@@ -291,31 +291,26 @@ impl Trainer {
     fn save_final(&self) -> Result<PathBuf, TrainError> {
         let out = &self.cfg.output_dir;
         let (fin, tmp) = (out.join("final"), out.join(".tmp-final"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-        }
-        prefzoo_model::save_pretrained_as(
-            &self.policy,
-            &tmp,
-            Some(&self.parts.tokenizer_dir),
-            self.source_dtype,
-        )?;
-        let state = serde_json::json!({
-            "global_step": self.step,
-            "algo": self.cfg.algo,
-            "loss_state": self.parts.loss.state(),
-            "run_id": self.run_id,
-        });
-        let path = tmp.join("trainer_state.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&state).expect("serialisable"),
-        )
-        .map_err(|e| TrainError::io(&path, e))?;
-        if fin.exists() {
-            std::fs::remove_dir_all(&fin).map_err(|e| TrainError::io(&fin, e))?;
-        }
-        std::fs::rename(&tmp, &fin).map_err(|e| TrainError::io(&fin, e))?;
+        checkpoint::write_then_rename(&tmp, &fin, |tmp| {
+            prefzoo_model::save_pretrained_as(
+                &self.policy,
+                tmp,
+                Some(&self.parts.tokenizer_dir),
+                self.source_dtype,
+            )?;
+            let state = serde_json::json!({
+                "global_step": self.step,
+                "algo": self.cfg.algo,
+                "loss_state": self.parts.loss.state(),
+                "run_id": self.run_id,
+            });
+            let path = tmp.join("trainer_state.json");
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&state).expect("serialisable"),
+            )
+            .map_err(|e| TrainError::io(&path, e))
+        })?;
         Ok(fin)
     }
 
