@@ -1,5 +1,5 @@
 //! The CLI as a user drives it: listing algorithms, training from a config and resuming,
-//! inspecting data, and the errors for bad input.
+//! inspecting data, plotting a run's curves, and the errors for bad input.
 
 use std::process::{Command, Output};
 
@@ -168,3 +168,5 @@ mod plan;
 mod run_record;
 
 mod data_errors;
+
+mod plot;
