@@ -1,4 +1,4 @@
-//! The `prefzoo` command line: algos, train, plan, score, eval, demo, data inspect.
+//! The `prefzoo` command line: algos, train, plan, score, eval, plot, demo, data inspect.
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +33,9 @@ enum Command {
     Eval(commands::eval::Args),
     /// Score preference pairs under a policy and a reference, one JSON line per pair.
     Score(commands::score::Args),
+    /// Draw a run's curves (loss, rewards, accuracies, margins, β, eval metrics, …) from its
+    /// metrics.jsonl as PNG and SVG, into plots/ beside it.
+    Plot(commands::plot::Args),
 }
 
 /// Keeps freed tensor memory in the process instead of unmapping it after every op.
@@ -71,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::InitModel(a) => commands::init_model::run(a),
         Command::Score(a) => commands::score::run(a),
+        Command::Plot(a) => commands::plot::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,5 +6,6 @@ pub mod demo;
 pub mod eval;
 pub mod init_model;
 pub mod plan;
+pub mod plot;
 pub mod score;
 pub mod train;

@@ -1,5 +1,5 @@
 //! The CLI as a user drives it: listing algorithms, training from a config and resuming,
-//! inspecting data, and the errors for bad input.
+//! inspecting data, plotting a run's curves, and the errors for bad input.
 
 use std::process::{Command, Output};
 
@@ -170,3 +170,5 @@ mod run_record;
 mod data_errors;
 
 mod messages;
+
+mod plot;

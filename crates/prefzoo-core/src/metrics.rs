@@ -19,6 +19,10 @@ impl Metric {
     }
 }
 
+/// The prefix of a metric measured on the eval split (trl's `metric_key_prefix="eval"`):
+/// `eval_loss`, `eval_rewards/margins`, … in the same `metrics.jsonl` as the training metrics.
+pub const EVAL_PREFIX: &str = "eval_";
+
 /// Mean loss of the logging window.
 pub const LOSS: &str = "loss";
 /// Mean implicit reward of the chosen completions.

@@ -8,6 +8,8 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::EvalError;
+
 /// One line on a plot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -248,22 +250,29 @@ where
 }
 
 /// Writes `<stem>.png` and `<stem>.svg`.
-pub fn line_plot(stem: &Path, fig: &Figure, series: &[Series]) -> Result<(), String> {
+///
+/// # Errors
+/// [`EvalError::Plot`] naming the image plotters could not draw or write.
+pub fn line_plot(stem: &Path, fig: &Figure, series: &[Series]) -> Result<(), EvalError> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |reason| EvalError::Plot { path, reason }
+    };
     draw(
         BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
         fig,
         series,
     )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
+    .map_err(failed(&png))?;
     draw(
         SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
         fig,
         series,
     )
-    .map_err(|e| format!("{}: {e}", svg.display()))
+    .map_err(failed(&svg))
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ pub enum StudyError {
     Data(#[from] prefzoo_data::DataError),
     /// A plot could not be drawn.
     #[error("drawing the plots: {0}")]
-    Plot(String),
+    Plot(#[from] prefzoo_eval::EvalError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

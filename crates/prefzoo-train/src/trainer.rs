@@ -259,7 +259,7 @@ impl Trainer {
                 && let Some(r) = self.evaluate()
             {
                 let r = r?;
-                sink.write(&record(s, epoch, "eval_", &r.metrics))?;
+                sink.write(&record(s, epoch, names::EVAL_PREFIX, &r.metrics))?;
                 last_eval = Some(r.metrics);
             }
             if self.cfg.save_steps > 0 && s.is_multiple_of(self.cfg.save_steps) {
