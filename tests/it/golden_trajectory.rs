@@ -1,10 +1,8 @@
 //! The trainer against trl 0.13 and the official ε-DPO code, step for step
 //! (tests/data/golden/trajectory.json; configs/golden/*.toml reproduce its settings).
 
-mod common;
-
+use crate::common::*;
 use burn::prelude::*;
-use common::*;
 use prefzoo_train::Trainer;
 use rstest::rstest;
 
@@ -14,7 +12,7 @@ type Sums = ((f64, f64), Option<(f64, f64)>);
 /// One golden run: per-step metrics and checksums from prefzoo next to the reference's.
 fn run(config: &str, sets: &[&str]) -> (Vec<Vec<prefzoo_core::Metric>>, Vec<Sums>) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = common::config(config, dir.path(), sets);
+    let cfg = crate::common::config(config, dir.path(), sets);
     let mut t = Trainer::new(cfg, &Device::flex()).unwrap();
     let mut metrics = Vec::new();
     let mut sums = Vec::new();

@@ -24,9 +24,9 @@
 //! room for a different summation order on another machine without hiding a real error. The loss
 //! must also be within 1e-4 of the optimum's, the mean binary entropy of the label frequencies.
 
-mod common;
-
 use std::io::Write;
+
+use crate::common;
 
 use burn::prelude::*;
 use burn::tensor::DType;

@@ -5,11 +5,9 @@
 //! (its position); and for a bf16 source
 //! model trained with `bf16 = true`, whose checkpoints are bf16 with f32 master weights beside.
 
-mod common;
-
+use crate::common::*;
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::*;
 use prefzoo_train::{TrainOptions, Trainer, checkpoint};
 use rstest::rstest;
 

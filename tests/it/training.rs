@@ -1,11 +1,9 @@
 //! Training behaviour end to end: learning on real HH-RLHF pairs, precomputed reference
 //! log-probs, NaN handling, config errors, `bf16` against f32.
 
-mod common;
-
+use crate::common::*;
 use burn::prelude::*;
 use burn::tensor::DType;
-use common::*;
 use prefzoo_train::{TrainOptions, Trainer, checkpoint};
 use rstest::rstest;
 
