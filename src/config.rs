@@ -94,9 +94,13 @@ pub fn extract<T: DeserializeOwned>(f: &Figment) -> anyhow::Result<T> {
 
 /// Loads a config of type `T` from `file` with `sets` applied.
 pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow::Result<T> {
-    let f = figment(file, sets)?;
+    resolve(&figment(file, sets)?, file)
+}
+
+/// Extracts `T` from the layers of [`figment`]`(file, …)`.
+fn resolve<T: DeserializeOwned>(f: &Figment, file: Option<&Path>) -> anyhow::Result<T> {
     // Each error line names its own source (the file, a PREFZOO_ variable or a --set).
-    extract(&f).with_context(|| match file {
+    extract(f).with_context(|| match file {
         Some(p) => format!(
             "resolving the config ({}, PREFZOO_* environment, --set)",
             p.display()
@@ -110,7 +114,7 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>, sets: &[String]) -> anyhow
 /// `PREFZOO_LOSS__…` variable) before anything is planned, read or loaded.
 pub fn load_run(file: Option<&Path>, sets: &[String]) -> anyhow::Result<TrainConfig> {
     let f = figment(file, sets)?;
-    let cfg: TrainConfig = load(file, sets)?;
+    let cfg: TrainConfig = resolve(&f, file)?;
     if let Err(e) = registry::build(&cfg.algo, &cfg.loss, &BuildContext::default()) {
         let key = match &e {
             LossError::UnknownAlgo { .. } => Some("algo".to_owned()),
