@@ -124,7 +124,7 @@ fn init_model_refuses_a_size_no_memory_holds() {
         "--out",
         out.to_str().unwrap(),
         "--vocab",
-        "4000000000",
+        "16000000",
         "--hidden",
         "100000",
     ]);
