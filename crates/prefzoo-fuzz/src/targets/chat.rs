@@ -183,7 +183,7 @@ pub fn run(ctx: &Ctx, input: &[u8]) -> bool {
                         Value::Array(l) => l.clone(),
                         other => vec![other.clone()],
                     };
-                    let _ = t.render(&list, input.len() % 2 == 0, &tokens);
+                    let _ = t.render(&list, input.len().is_multiple_of(2), &tokens);
                 }
             }
         }

@@ -341,11 +341,11 @@ pub fn run(target: Target, ctx: &Ctx, input: &[u8]) -> bool {
     let path = ctx.file(file_name(target), input);
     let mut cfg = DatasetConfig::new(path.display().to_string());
     let n = input.len();
-    cfg.strict = n % 3 == 0;
-    if n % 5 == 0 {
+    cfg.strict = n.is_multiple_of(3);
+    if n.is_multiple_of(5) {
         cfg.eval_fraction = 0.25;
     }
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         cfg.prompt_column = "question".into();
         cfg.chosen_column = "score".into();
     }
