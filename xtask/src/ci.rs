@@ -2,7 +2,8 @@
 //!
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 3. `cargo test --workspace`
+//! 3. `cargo test --workspace` (with the fuzz harness's 10,000-case sample and the replay of its
+//!    saved regression inputs, crates/prefzoo-fuzz)
 //! 4. with `--backends`: `cargo check --features wgpu` and `DOCS_RS=1 cargo check --features
 //!    cuda` (the CUDA build script downloads LLVM; `DOCS_RS=1` skips that, enough to prove the
 //!    code type-checks against burn-cuda).

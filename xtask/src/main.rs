@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod fuzz;
 mod perf;
 
 use anyhow::bail;
@@ -21,6 +22,7 @@ fn main() -> anyhow::Result<()> {
         .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
         "ci" => ci::run(rest),
+        "fuzz" => fuzz::run(rest),
         "perf" => perf::main(rest),
         "bench" => bench::main(rest, &cwd),
         "help" | "--help" | "-h" => {
@@ -35,7 +37,10 @@ fn main() -> anyhow::Result<()> {
                  \u{20}                 --peer trl: the same through trl 0.13 (target/perf/perf.json)\n\
                  bench [SUITE] [--jobs N]   run a demo suite (default, quick, ci or a .toml),\n\
                  \u{20}                 keep its results under target/bench/<git rev>/<suite>\n\
-                 bench list | bench compare REV_A REV_B [--suite S]"
+                 bench list | bench compare REV_A REV_B [--suite S]\n\
+                 fuzz [--cases N] [--seed S] [--jobs J]   the fuzz harness over the front door\n\
+                 \u{20}                 (readers, formats, chat templates, configs and --set,\n\
+                 \u{20}                 config.json, safetensors); default 1,000,000 cases"
             );
             Ok(())
         }

@@ -23,6 +23,14 @@
 //!   `pad_token`, `additional_special_tokens`); an unset one is undefined, as in transformers;
 //! - `None`, `True` and `False` print as Python prints them.
 //!
+//! One limit transformers does not have: a render may spend [`RENDER_FUEL`] of minijinja's
+//! fuel (about one unit per instruction and per 64 bytes of data), so a template that loops
+//! for ever or builds gigabytes (`range(100000)` inside `range(100000)`, `'x' * 2**60`) fails
+//! with an error instead of hanging or aborting the run; real chat templates use a few
+//! thousand units per conversation. `tojson`'s `indent` is likewise limited to
+//! [`MAX_TOJSON_INDENT`] spaces (found by the fuzz harness, crates/prefzoo-fuzz: a huge
+//! indent aborted the process allocating it).
+//!
 //! Known difference: JSON objects reach the template with their keys sorted (serde_json without
 //! `preserve_order`), so a template that iterates over a message's keys, or `tojson`s a record
 //! object, sees them in sorted rather than file order. Chat templates index messages by key
@@ -41,6 +49,12 @@ use serde_json::Value;
 
 use crate::error::{DataError, Result};
 use crate::pyjson::{DumpOptions, dumps};
+
+/// The fuel one render may spend (see the module docs): ~10M instructions, or ~640 MB of data.
+pub const RENDER_FUEL: u64 = 10_000_000;
+
+/// The largest `tojson(indent=…)` accepted, in spaces (Python accepts any, and then allocates).
+pub const MAX_TOJSON_INDENT: usize = 1_000;
 
 /// The special-token strings a template sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +97,7 @@ impl ChatTemplate {
             .build()
             .map_err(|e| DataError::Template(e.to_string()))?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(RENDER_FUEL));
         env.set_unknown_method_callback(python_methods);
         env.set_formatter(python_formatter);
         env.add_filter("trim", trim);
@@ -337,8 +352,14 @@ fn tojson(value: &JValue, kwargs: Kwargs) -> std::result::Result<String, Error> 
             ValueKind::None | ValueKind::Undefined => None,
             ValueKind::String => Some(ind.as_str().unwrap_or_default().to_owned()),
             _ => {
-                let n = i64::try_from(ind)?;
-                Some(" ".repeat(usize::try_from(n).unwrap_or(0)))
+                let n = usize::try_from(i64::try_from(ind)?).unwrap_or(0);
+                if n > MAX_TOJSON_INDENT {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("tojson: indent = {n} is more than {MAX_TOJSON_INDENT} spaces"),
+                    ));
+                }
+                Some(" ".repeat(n))
             }
         };
     }
@@ -484,6 +505,27 @@ mod tests {
     fn render(src: &str, msgs: Value, tokens: &TemplateTokens) -> Result<String> {
         let list = msgs.as_array().cloned().unwrap_or_default();
         ChatTemplate::new(src)?.render(&list, false, tokens)
+    }
+
+    /// A template that loops 10¹⁰ times hung the run (found by the fuzz harness), a huge
+    /// `tojson` indent aborted it allocating 2⁶⁰ bytes (found writing the harness's inputs);
+    /// their inputs are in crates/prefzoo-fuzz/regressions/chat/. Both are errors now, and a
+    /// real template's indent still renders.
+    #[test]
+    fn runaway_templates_are_errors() {
+        let msgs = json!([{"role": "user", "content": "hi"}]);
+        let t = TemplateTokens::default();
+        for src in [
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "{{ 'ab' * 1152921504606846976 }}",
+            "{{ messages[0] | tojson(indent=1152921504606846976) }}",
+        ] {
+            assert!(render(src, msgs.clone(), &t).is_err(), "{src}");
+        }
+        assert_eq!(
+            render("{{ messages[0] | tojson(indent=1) }}", msgs, &t).unwrap(),
+            "{\n \"content\": \"hi\",\n \"role\": \"user\"\n}"
+        );
     }
 
     #[test]

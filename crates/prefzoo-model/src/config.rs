@@ -12,6 +12,10 @@
 //! (Gemma 3's global layers). Newer transformers spell it `rope_parameters = {"rope_theta",
 //! "rope_type", ...}`; both read. A `layer_types` list (newer transformers) decides which
 //! layers use the sliding window where present.
+//!
+//! Sizes are bounded ([`SIZE_LIMITS`], far above any released model): a damaged or hostile
+//! config.json declaring 10⁸ layers or a 2⁶⁰-wide head is an error naming the key, not an
+//! allocation that aborts the process (found by the fuzz harness, crates/prefzoo-fuzz).
 
 use std::path::Path;
 
@@ -20,6 +24,19 @@ use serde_json::{Map, Value, json};
 use crate::arch::{Activation, Biases, Family, ModelType};
 use crate::error::{ModelError, Result};
 use crate::json_fields::{Obj, Source};
+
+/// The largest value each size key may take: 16–60× the largest released model's (vocabulary
+/// 262,144, width 16,384, MLP 53,248, 126 layers, 128 heads, head_dim 256), so that building
+/// the module tree or counting its parameters never allocates without bound or overflows.
+pub const SIZE_LIMITS: [(&str, usize); 7] = [
+    ("vocab_size", 1 << 24),
+    ("hidden_size", 1 << 20),
+    ("intermediate_size", 1 << 22),
+    ("num_hidden_layers", 1 << 12),
+    ("num_attention_heads", 1 << 12),
+    ("num_key_value_heads", 1 << 12),
+    ("head_dim", 1 << 16),
+];
 
 /// RoPE frequency scaling. `None` in [`ModelConfig::rope_scaling`] is plain RoPE.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,7 +265,32 @@ impl ModelConfig {
             raw: Map::new(),
         };
         (family.resolve)(&o, &mut cfg)?;
+        cfg.check_sizes(&o)?;
         Ok(Self { raw, ..cfg })
+    }
+
+    /// Rejects a size above its [`SIZE_LIMITS`] entry, naming the key.
+    fn check_sizes(&self, o: &Obj<'_, '_>) -> Result<()> {
+        for (key, limit) in SIZE_LIMITS {
+            let value = match key {
+                "vocab_size" => self.vocab_size,
+                "hidden_size" => self.hidden_size,
+                "intermediate_size" => self.intermediate_size,
+                "num_hidden_layers" => self.num_hidden_layers,
+                "num_attention_heads" => self.num_attention_heads,
+                "num_key_value_heads" => self.num_key_value_heads,
+                _ => self.head_dim,
+            };
+            if value > limit {
+                return Err(o.err(
+                    key,
+                    format!(
+                        "= {value} is beyond any model ({limit} at most); is config.json damaged?"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `layer_types`: one `"sliding_attention"` or `"full_attention"` per layer.

@@ -132,6 +132,35 @@ fn errors_name_file_line_and_field() {
     assert!(msg.starts_with("<string>:1: invalid json"), "{msg}");
 }
 
+/// Sizes no model has are errors, not allocations that abort (found by the fuzz harness:
+/// `head_dim` 2⁶⁰ and 10⁸ layers aborted `count_params`).
+#[test]
+fn absurd_sizes_are_errors() {
+    let golden: Value = serde_json::from_str(GOLDEN).unwrap();
+    for (key, value) in [
+        ("head_dim", 1u64 << 60),
+        ("num_hidden_layers", 100_000_000),
+        ("hidden_size", 1 << 60),
+        ("vocab_size", 1 << 60),
+        ("intermediate_size", 1 << 60),
+    ] {
+        let mut c = golden.clone();
+        c[key] = json!(value);
+        let msg = ModelConfig::from_json_str(&c.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(&format!("field `{key}` = {value} is beyond any model")),
+            "{msg}"
+        );
+    }
+    // The largest released shapes still parse.
+    let mut c = golden;
+    c["vocab_size"] = json!(262_144);
+    c["num_hidden_layers"] = json!(126);
+    assert!(ModelConfig::from_json_str(&c.to_string()).is_ok());
+}
+
 #[test]
 fn tiny_llama_round_trips() {
     let mut c = ModelConfig::tiny_llama(64, 16, 32, 2, 4, 2).unwrap();
