@@ -1,6 +1,7 @@
 //! Run configs: a TOML file and `--set KEY=VALUE` arguments through the binary's own loader
-//! (`prefzoo::config::load`: figment, defaults < TOML < `PREFZOO_*` < `--set` via the `SetArg`
-//! provider, errors rewritten to name the key), then what a run does with the result before
+//! (`prefzoo::config::load_run`: figment, defaults < TOML < `PREFZOO_*` < `--set` via the
+//! `SetArg` provider, errors rewritten to name the key and where it was set, the loss built
+//! once from its `[loss]` table), then what a run does with the result before
 //! any weight loads: `TrainConfig::validate`, the loss built from its `[loss]` table by the
 //! registry, the dataset settings' checks, and the resume diff's flattening.
 //!
@@ -171,7 +172,7 @@ pub fn run(ctx: &Ctx, input: &[u8]) -> bool {
         .lines()
         .map(str::to_owned)
         .collect();
-    let cfg: TrainConfig = match prefzoo::config::load(Some(&path), &sets) {
+    let cfg: TrainConfig = match prefzoo::config::load_run(Some(&path), &sets) {
         Ok(c) => c,
         Err(e) => {
             let _ = format!("{e:#}");
