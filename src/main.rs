@@ -79,8 +79,67 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes joined by `: `, each cause once: most of the project's errors
+/// already print their cause (`{path}: {source}`), which anyhow's `{:#}` would repeat.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    /// An error that prints its cause, as thiserror's `#[error("{path}: {source}")]` does.
+    #[derive(Debug)]
+    struct Io {
+        path: String,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Io {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for Io {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    /// A cause the error already prints is not printed again; one it does not print is added.
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(Io {
+            path: "ckpt/model.safetensors".into(),
+            source: io,
+        });
+        let once = message(&e);
+        assert_eq!(once.matches("os error 28").count(), 1, "{once}");
+        let wrapped = e.context("saving step-6");
+        let text = message(&wrapped);
+        assert!(
+            text.starts_with("saving step-6: ckpt/model.safetensors: "),
+            "{text}"
+        );
+        assert_eq!(text.matches("os error 28").count(), 1, "{text}");
     }
 }

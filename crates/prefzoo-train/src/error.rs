@@ -128,6 +128,20 @@ pub enum TrainError {
         /// The refused keys, space-separated.
         keys: String,
     },
+    /// A checkpoint or `final/` could not be written (a full disk); its partial directory was
+    /// removed.
+    #[error(
+        "saving {path} failed: {source}; the partial directory was removed, and {}",
+        resume_advice(.last_checkpoint)
+    )]
+    SaveFailed {
+        /// The checkpoint or `final/` directory being written.
+        path: PathBuf,
+        /// Why.
+        source: Box<TrainError>,
+        /// The newest complete checkpoint, if any.
+        last_checkpoint: Option<PathBuf>,
+    },
     /// The loss became NaN or infinite; nothing of the step was applied.
     #[error(
         "the loss became {value} at step {step} (micro-batch {micro_batch}, pairs {pairs}); \
@@ -166,5 +180,16 @@ fn previous_advice(previous: &Option<PathBuf>) -> String {
             p.display()
         ),
         None => "no earlier checkpoint can be loaded either; start the run afresh".to_owned(),
+    }
+}
+
+fn resume_advice(last: &Option<PathBuf>) -> String {
+    match last {
+        Some(p) => format!(
+            "the last complete checkpoint, {}, is intact: free space and continue with \
+             `prefzoo train --resume` on the run directory",
+            p.display()
+        ),
+        None => "no checkpoint had been written yet".to_owned(),
     }
 }

@@ -276,7 +276,9 @@ impl Trainer {
             }
         }
         bar.finish();
-        let final_dir = self.save_final()?;
+        let final_dir = self
+            .save_final()
+            .map_err(|e| self.save_failed(self.cfg.output_dir.join("final"), e))?;
         Ok(TrainSummary {
             steps: self.step,
             final_dir: Some(final_dir),
@@ -448,6 +450,15 @@ impl Trainer {
         ))
     }
 
+    /// What a failed save of `path` reports: why, and the checkpoint a resume starts from.
+    fn save_failed(&self, path: PathBuf, source: TrainError) -> TrainError {
+        TrainError::SaveFailed {
+            path,
+            source: Box::new(source),
+            last_checkpoint: self.last_checkpoint.clone(),
+        }
+    }
+
     /// Writes `checkpoints/step-N` atomically and applies `save_total_limit`.
     pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
         let dir = self.cfg.output_dir.join("checkpoints");
@@ -477,7 +488,8 @@ impl Trainer {
             tokenizer_dir: Some(&self.parts.tokenizer_dir),
             dtype: self.source_dtype,
         };
-        let path = checkpoint::save(&dir, &state, &parts)?;
+        let path = checkpoint::save(&dir, &state, &parts)
+            .map_err(|e| self.save_failed(checkpoint::step_dir(&dir, self.step), e))?;
         if let Some(limit) = self.cfg.save_total_limit {
             checkpoint::prune(&dir, limit)?;
         }
