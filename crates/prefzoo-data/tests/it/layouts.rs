@@ -2,7 +2,7 @@
 //! back to the records written; HF folder layouts pick the right split's files; `hf:` datasets
 //! resolve from the local HF cache only.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -371,7 +371,7 @@ fn parquet_missing_columns_and_damaged_row_groups() {
 /// set (setting it in this process would race with other tests and needs `unsafe`).
 #[test]
 fn hf_datasets_come_from_the_local_cache_only() {
-    const NAME: &str = "hf_datasets_come_from_the_local_cache_only";
+    const NAME: &str = "layouts::hf_datasets_come_from_the_local_cache_only";
     if std::env::var_os("PREFZOO_DATA_TEST_CHILD").is_some() {
         let tok = common::golden_tokenizer();
         let mut cfg = DatasetConfig::new("hf:org/pairs");

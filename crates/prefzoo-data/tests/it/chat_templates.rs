@@ -12,7 +12,7 @@
 //! [`arch`]: the Gemma 2, Gemma 3, Qwen2 and Mistral tokenizers of tests/data/arch, each with its
 //! model's real template, against the renderings and ids transformers 4.51.3 recorded there.
 
-mod common;
+use crate::common;
 
 use prefzoo_data::formats::render;
 use prefzoo_data::{

@@ -5,9 +5,9 @@
 //! `DPOTrainer.tokenize_row` (transformers 4.48.0; max_length 256, max_prompt_length 192; see
 //! tests/data/golden/README.md). Token ids are compared exactly.
 
-mod common;
+use crate::common;
 
-use common::data;
+use crate::common::data;
 use prefzoo_data::formats::hh;
 use prefzoo_data::{DatasetConfig, Format, LengthConfig, PreferenceDataset, SkipReason, Tokenizer};
 use rstest::rstest;

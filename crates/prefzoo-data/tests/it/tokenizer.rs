@@ -2,7 +2,7 @@
 //! special_tokens_map.json for legacy directories, class defaults, config.json as a fallback),
 //! and an in-memory tokenizer for synthetic vocabularies.
 
-mod common;
+use crate::common;
 
 use prefzoo_data::Tokenizer;
 use serde_json::json;

@@ -5,7 +5,7 @@
 //! record has is an error naming it and the columns found; a split without one usable pair is an
 //! error naming its files and why every record was dropped.
 
-mod common;
+use crate::common;
 
 use prefzoo_data::{DataError, DatasetConfig, Format, LengthConfig, PreferenceDataset, SkipReason};
 use rstest::rstest;

@@ -2,7 +2,7 @@
 //! strings through the HH splitter and trl's prompt extraction, arbitrary lengths and limits
 //! through tokenisation and collation (with the invariants those must keep).
 
-mod common;
+use crate::common;
 
 use prefzoo_data::chat::{ChatTemplate, TemplateTokens};
 use prefzoo_data::collate::collate;

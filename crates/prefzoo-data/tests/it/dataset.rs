@@ -1,9 +1,9 @@
 //! What the trainer uses per step: seeded epoch orders (with length grouping), fingerprints,
 //! datasets from synthetic pairs, renamed columns, and the `prefzoo data inspect` report.
 
-mod common;
+use crate::common;
 
-use common::data;
+use crate::common::data;
 use prefzoo_data::{
     DatasetConfig, LengthConfig, Loaded, Origin, PreferenceDataset, SkipReason, TokenizedPair,
     Tokenizer, inspect,
