@@ -29,8 +29,9 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// `prefzoo train` of the golden ε-DPO run into `out`: 4 steps, checkpoints at 2 and 4.
-fn train(out: &Path, extra: &[&str]) -> Output {
+/// The arguments of `prefzoo train` of the golden ε-DPO run into `out`: 4 steps, checkpoints
+/// at 2 and 4, then `extra` (a later `--set` wins).
+fn train_args(out: &Path, extra: &[&str]) -> Vec<String> {
     let set_out = format!("output_dir={:?}", out.display().to_string());
     let mut args = vec![
         "train",
@@ -45,7 +46,13 @@ fn train(out: &Path, extra: &[&str]) -> Output {
         "save_steps=2",
     ];
     args.extend_from_slice(extra);
-    prefzoo(&args)
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// `prefzoo train` with [`train_args`].
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let args = train_args(out, extra);
+    prefzoo(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// `prefzoo train --resume out EXTRA…`.
@@ -403,22 +410,10 @@ fn eval_refuses_a_stateful_final_without_its_state() {
 fn a_second_process_on_a_running_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let set_out = format!("output_dir={:?}", out.display().to_string());
-    let args = [
-        "train",
-        "--config",
-        "configs/golden/edpo.toml",
-        "--no-progress",
-        "--set",
-        &set_out,
-        "--set",
-        "max_steps=12",
-        "--set",
-        "save_steps=4",
-    ];
+    let args = train_args(&out, &["--set", "max_steps=12", "--set", "save_steps=4"]);
     let first = std::process::Command::new(env!("CARGO_BIN_EXE_prefzoo"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
+        .args(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -430,7 +425,7 @@ fn a_second_process_on_a_running_directory_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(lock.is_file(), "the first run holds the lock");
-    let second = prefzoo(&args);
+    let second = train(&out, &["--set", "max_steps=12", "--set", "save_steps=4"]);
     let first = first.wait_with_output().unwrap();
     ok(&first);
     let t = refused(&second);
