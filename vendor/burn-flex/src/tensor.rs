@@ -233,12 +233,42 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // prefzoo patch: zeroed memory at the element's own alignment. `from_bytes_vec` of a
+        // `Vec<u8>` (alignment 1) re-allocated and copied every new buffer to reach cubecl's
+        // 16-byte `MAX_ALIGN`: a memset and a memcpy per matmul output. Typed buffers are what
+        // every other op here allocates (`Bytes::from_elems` of a `Vec<f32>`, ...).
+        let bytes = match elem_size {
+            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
+            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
+            _ => Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
             layout,
             dtype,
+        }
+    }
+
+    /// prefzoo patch: a contiguous tensor of `E` whose contents are unspecified, for a kernel
+    /// that writes every element before anything reads one (GEMM with `read_dst = false`),
+    /// sparing [`Self::empty`]'s zeroing pass.
+    pub(crate) fn for_overwrite<E: bytemuck::Pod + Send + Sync + burn_backend::Element>(
+        shape: Shape,
+    ) -> Self {
+        let n = shape.num_elements();
+        let mut v: Vec<E> = Vec::with_capacity(n);
+        // SAFETY: `E` is plain old data (any bit pattern is a value), and the caller writes
+        // every element before reading it.
+        #[allow(clippy::uninit_vec)]
+        unsafe {
+            v.set_len(n)
+        };
+        Self {
+            data: Arc::new(Bytes::from_elems(v)),
+            layout: Layout::contiguous(shape),
+            dtype: E::dtype(),
         }
     }
 

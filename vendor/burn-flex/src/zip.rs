@@ -78,6 +78,22 @@ impl ZipNest {
         self.lhs_offset == 0 && self.lhs_is_dense()
     }
 
+    /// prefzoo patch: the `(lhs_base, rhs_base)` of innermost run number `run` (row-major
+    /// over the outer dims), the bases [`Self::for_each_run`] passes for that run. Lets runs
+    /// be processed out of order, in parallel.
+    #[inline]
+    pub fn run_bases(&self, mut run: usize) -> (usize, usize) {
+        let mut lhs_base = self.lhs_offset as isize;
+        let mut rhs_base = self.rhs_offset as isize;
+        for d in (0..self.ndim - 1).rev() {
+            let i = (run % self.shape[d]) as isize;
+            run /= self.shape[d];
+            lhs_base += i * self.lhs_strides[d];
+            rhs_base += i * self.rhs_strides[d];
+        }
+        (lhs_base as usize, rhs_base as usize)
+    }
+
     /// Call `f(lhs_base, rhs_base)` once per innermost run, in
     /// row-major output order. The bases are storage indices of the
     /// first element of the run; offsets advance by stride addition,
@@ -200,9 +216,10 @@ pub(crate) fn zip_map<L, R, Out, F>(
     op: F,
 ) -> Option<Vec<Out>>
 where
-    L: Copy,
-    R: Copy,
-    F: Fn(L, R) -> Out,
+    L: Copy + Sync,
+    R: Copy + Sync,
+    Out: Send,
+    F: Fn(L, R) -> Out + Sync + Send,
 {
     let numel = lhs_layout.num_elements();
     if numel == 0 {
@@ -217,31 +234,40 @@ where
         return Some(out);
     }
 
+    // prefzoo patch: runs are written into their own slice of the output, so groups of runs
+    // can go to different threads (crate::par).
     let (len, l_st, r_st) = nest.inner();
+    let dst = &mut out.spare_capacity_mut()[..numel];
     match (l_st, r_st) {
-        (1, 1) => nest.for_each_run(|lb, rb| {
-            out.extend(
-                lhs[lb..lb + len]
-                    .iter()
-                    .zip(&rhs[rb..rb + len])
-                    .map(|(&a, &b)| op(a, b)),
-            );
+        (1, 1) => crate::par::for_runs_mut(dst, len, |run, o| {
+            let (lb, rb) = nest.run_bases(run);
+            for (o, (&a, &b)) in o.iter_mut().zip(lhs[lb..lb + len].iter().zip(&rhs[rb..rb + len])) {
+                o.write(op(a, b));
+            }
         }),
-        (1, 0) => nest.for_each_run(|lb, rb| {
+        (1, 0) => crate::par::for_runs_mut(dst, len, |run, o| {
+            let (lb, rb) = nest.run_bases(run);
             let b = rhs[rb];
-            out.extend(lhs[lb..lb + len].iter().map(|&a| op(a, b)));
+            for (o, &a) in o.iter_mut().zip(&lhs[lb..lb + len]) {
+                o.write(op(a, b));
+            }
         }),
-        (0, 1) => nest.for_each_run(|lb, rb| {
+        (0, 1) => crate::par::for_runs_mut(dst, len, |run, o| {
+            let (lb, rb) = nest.run_bases(run);
             let a = lhs[lb];
-            out.extend(rhs[rb..rb + len].iter().map(|&b| op(a, b)));
+            for (o, &b) in o.iter_mut().zip(&rhs[rb..rb + len]) {
+                o.write(op(a, b));
+            }
         }),
-        _ => nest.for_each_run(|lb, rb| {
-            out.extend(
-                (0..len).map(|i| op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize])),
-            );
+        _ => crate::par::for_runs_mut(dst, len, |run, o| {
+            let (lb, rb) = nest.run_bases(run);
+            for (i, o) in o.iter_mut().enumerate() {
+                o.write(op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize]));
+            }
         }),
     }
-    debug_assert_eq!(out.len(), numel);
+    // SAFETY: the runs partition the `numel` outputs and each run wrote all of its slots.
+    unsafe { out.set_len(numel) };
     Some(out)
 }
 
@@ -262,9 +288,9 @@ where
 /// strided — and monomorphized per call site so LLVM autovectorizes it.
 pub(crate) fn zip_apply_inplace<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
 where
-    D: Copy,
-    S: Copy,
-    F: Fn(D, S) -> D,
+    D: Copy + Send,
+    S: Copy + Sync,
+    F: Fn(D, S) -> D + Sync + Send,
 {
     debug_assert!(
         nest.lhs_is_dense(),
@@ -280,22 +306,30 @@ where
         return;
     }
 
+    // prefzoo patch: the destination is dense, so run `k` is `dst[base + k·len ..][..len]`
+    // and groups of runs can go to different threads (crate::par).
     let (len, l_st, r_st) = nest.inner();
     debug_assert_eq!(l_st, 1, "dense destination implies a contiguous inner run");
+    let numel: usize = nest.shape[..nest.ndim].iter().product();
+    let base = nest.lhs_offset;
+    let dst = &mut dst[base..base + numel];
     match r_st {
-        1 => nest.for_each_run(|lb, rb| {
-            for (d, &s) in dst[lb..lb + len].iter_mut().zip(&src[rb..rb + len]) {
+        1 => crate::par::for_runs_mut(dst, len, |run, d| {
+            let (_, rb) = nest.run_bases(run);
+            for (d, &s) in d.iter_mut().zip(&src[rb..rb + len]) {
                 *d = op(*d, s);
             }
         }),
-        0 => nest.for_each_run(|lb, rb| {
+        0 => crate::par::for_runs_mut(dst, len, |run, d| {
+            let (_, rb) = nest.run_bases(run);
             let s = src[rb];
-            for d in dst[lb..lb + len].iter_mut() {
+            for d in d.iter_mut() {
                 *d = op(*d, s);
             }
         }),
-        _ => nest.for_each_run(|lb, rb| {
-            for (i, d) in dst[lb..lb + len].iter_mut().enumerate() {
+        _ => crate::par::for_runs_mut(dst, len, |run, d| {
+            let (_, rb) = nest.run_bases(run);
+            for (i, d) in d.iter_mut().enumerate() {
                 *d = op(*d, src[rb + i * r_st as usize]);
             }
         }),

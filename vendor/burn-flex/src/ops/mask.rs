@@ -39,11 +39,14 @@ where
             let m_offset = mask.layout().start_offset();
             let mask_bytes = &mask.bytes()[m_offset..m_offset + numel];
             let tensor_slice = &mut tensor.storage_mut::<T>()[t_offset..t_offset + numel];
-            for (t, &m) in tensor_slice.iter_mut().zip(mask_bytes) {
-                if m != 0 {
-                    *t = value;
+            // prefzoo patch: in parallel chunks (crate::par).
+            crate::par::zip_chunks_mut(tensor_slice, mask_bytes, |ts, ms| {
+                for (t, &m) in ts.iter_mut().zip(ms) {
+                    if m != 0 {
+                        *t = value;
+                    }
                 }
-            }
+            });
             return tensor;
         } else if let Some(nest) = crate::zip::collapse_for_zip(tensor.layout(), mask.layout()) {
             let mask_bytes = mask.bytes();
