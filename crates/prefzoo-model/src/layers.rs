@@ -20,11 +20,11 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{gelu_approximate, silu};
-use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType};
 
 use crate::arch::{Activation, NormStyle};
+use crate::attention_op::attention;
 use crate::config::ModelConfig;
 use crate::rope::{RopeTables, apply_rope};
 
@@ -321,10 +321,7 @@ impl Attention {
         };
         let (mask, is_causal) = match mask {
             AttnMask::Causal => (None, true),
-            AttnMask::Explicit(m) => {
-                let [mb, _, tq, tk] = m.dims();
-                (Some(m.clone().expand([b.max(mb), nh, tq, tk])), false)
-            }
+            AttnMask::Explicit(m) => (Some(m.clone()), false),
         };
         let options = AttentionModuleOptions {
             scale: Some(self.scale),
@@ -339,7 +336,7 @@ impl Attention {
             cast(k, DType::F32),
             cast(v, DType::F32),
         );
-        let out = cast(attention(q, k, v, mask, None, options), dtype); // [B, nh, T, hd]
+        let out = cast(attention(q, k, v, mask, options), dtype); // [B, nh, T, hd]
         out.swap_dims(1, 2).reshape([b, t, nh * hd])
     }
 }

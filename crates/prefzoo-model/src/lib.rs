@@ -21,6 +21,7 @@
 //! `tests/it/arch.rs` (Gemma 2, Gemma 3, Qwen2, Mistral; 4.51).
 
 pub mod arch;
+mod attention_op;
 pub mod config;
 mod error;
 mod generate;
