@@ -5,9 +5,10 @@
 //! training step those kernels are most of the non-GEMM time, so on two cores the step used
 //! ~1.2 of them. The helpers here split a large buffer into contiguous chunks and run the
 //! unchanged per-element loop on each chunk in parallel. Each element is computed by the same
-//! function of the same inputs as before, so results are bit-identical to upstream's; only
-//! buffers of at least [`PAR_MIN_ELEMS`] elements are split, and chunk lengths are multiples
-//! of 64 elements, so SIMD loops see the same aligned bodies.
+//! function of the same inputs as before (the SIMD kernels are IEEE add/sub/mul/div, equal to
+//! their scalar tails), so results are bit-identical to upstream's whatever the thread count
+//! (prefzoo's `tests/it/threads.rs` checks it). Only buffers of at least [`PAR_MIN_ELEMS`]
+//! elements are split.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;

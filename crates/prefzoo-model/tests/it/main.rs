@@ -9,3 +9,4 @@ mod golden;
 mod hub;
 mod logps;
 mod packed;
+mod threads;
