@@ -996,7 +996,13 @@ fn naive_attention_head<T: FlashGemm>(
 
         let mut sum = T::zero();
         for s in row.iter_mut() {
-            let e = (*s - row_max).exp();
+            // prefzoo patch: a masked score is exactly -inf and exp(-inf) is exactly 0, so
+            // skip the libm call (most of a causal or prefix-sharing mask's row).
+            let e = if *s == neg_inf {
+                T::zero()
+            } else {
+                (*s - row_max).exp()
+            };
             *s = e;
             sum += e;
         }
