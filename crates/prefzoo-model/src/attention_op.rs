@@ -17,6 +17,7 @@
 //! fewer score-sized tensors per layer held until backward. Used for f32 attention on the flex
 //! backend under autodiff without soft-capping; every other case keeps Burn's `attention`.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -66,18 +67,8 @@ impl<B: Backend + MaskedAttention, C: CheckpointStrategy> MaskedAttention for Au
         #[derive(Debug)]
         struct AttentionBackward;
 
-        /// Ids of `q`, `k`, `v`, then the mask, the output and the scale.
-        type State<B> = (
-            NodeIds,
-            <B as burn::backend::BackendTypes>::BoolTensorPrimitive,
-            <B as burn::backend::BackendTypes>::FloatTensorPrimitive,
-            f64,
-        );
-        type NodeIds = (
-            burn::backend::autodiff::NodeId,
-            burn::backend::autodiff::NodeId,
-            burn::backend::autodiff::NodeId,
-        );
+        /// The checkpointed ids of `q`, `k`, `v`, then the mask, the output and the scale.
+        type State<B> = ((NodeId, NodeId, NodeId), BoolTensor<B>, FloatTensor<B>, f64);
 
         impl<B: Backend> Backward<B, 3> for AttentionBackward {
             type State = State<B>;
