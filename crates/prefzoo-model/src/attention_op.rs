@@ -1,8 +1,9 @@
 //! Attention with a hand-written backward pass on the CPU backend.
 //!
 //! Burn 0.22's autodiff decorator runs `attention` as its generic fallback: the `[B, heads, T,
-//! T]` scores go through a matmul, a scale, a mask fill and a five-op softmax, each an
-//! autodiff node that keeps its inputs for the backward pass, which then walks them all back.
+//! T]` scores go through a matmul, a scale, a mask fill and a decomposed softmax, each an
+//! autodiff node, several keeping their tensors for the backward pass, which then walks them
+//! all back.
 //! Here attention is one autodiff node instead. The forward is the backend's own fused
 //! attention (flex: per-head, on the rayon pool). The node keeps only `q`, `k`, `v`, the mask
 //! and the output, and the backward recomputes the probabilities once and applies the
@@ -13,8 +14,8 @@
 //! dS = P ⊙ (dO·Vᵀ − D)               dQ = dS·k·scale      dK = dSᵀ·q·scale
 //! ```
 //!
-//! The same values up to float rounding as the fallback (the tests compare both), with five
-//! fewer score-sized tensors per layer held until backward. Used for f32 attention on the flex
+//! The same values up to float rounding as the fallback (the tests compare both), with no
+//! score-sized tensor held until backward. Used for f32 attention on the flex
 //! backend under autodiff without soft-capping; every other case keeps Burn's `attention`.
 
 use burn::backend::autodiff::NodeId;

@@ -1,7 +1,7 @@
 //! The patched CPU backend (vendor/burn-flex, `src/par.rs`) splits large element-wise kernels
 //! over the rayon pool. Its claim is that every element is computed exactly as on one thread,
-//! so results never depend on the thread count: a training step on a 2-core machine and on a
-//! 16-core one give the same bits. Checked here on buffers above the split threshold (32,768
+//! so the split never makes a result depend on the thread count. Checked here on buffers above
+//! the split threshold (32,768
 //! elements), through each kind of kernel it patched: unary, scalar, same-shape and broadcast
 //! binary ops (in place and allocating), mask fill, and a forward + backward through them.
 
