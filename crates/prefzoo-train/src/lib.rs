@@ -9,6 +9,7 @@
 //! [`config_diff`] keep the run directory a trustworthy record of one run; [`memory`] sizes a
 //! run from its config alone (`prefzoo plan`). The trainer never names a concrete loss.
 
+pub mod adamw_update;
 pub mod checkpoint;
 pub mod config;
 pub mod config_diff;

@@ -6,6 +6,7 @@
 //! m ← m + (1−β1)(g − m)      v ← β2·v + (1−β2)·g²
 //! θ ← θ − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)
 //! ```
+//! The per-parameter arithmetic is [`crate::adamw_update`] (one fused pass on the CPU backend).
 //! Burn's own AdamW clips per tensor and defaults ε to 1e-5; prefzoo needs torch's numbers.
 //! Moments are keyed by the parameter's module path (`layers.0.mlp.up_proj.weight`), so a
 //! checkpoint stays readable and survives any change of parameter ids.
@@ -15,6 +16,8 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+
+use crate::adamw_update::{self, Coefficients};
 
 /// AdamW hyper-parameters (trl/transformers names in [`crate::TrainConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,28 +203,26 @@ impl ModuleMapper for StepMapper<'_> {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let theta = tensor.inner().reshape([n]);
-        let mut g = grad.reshape([n]);
-        if self.grad_scale != 1.0 {
-            g = g * self.grad_scale;
-        }
         let cfg = self.opt.cfg;
         let t = self.opt.step as i32;
         let m = self.opt.moments.remove(&key).unwrap_or_else(|| Moments {
-            exp_avg: Tensor::zeros([n], &g.device()),
-            exp_avg_sq: Tensor::zeros([n], &g.device()),
+            exp_avg: Tensor::zeros([n], &grad.device()),
+            exp_avg_sq: Tensor::zeros([n], &grad.device()),
         });
-        let exp_avg = m.exp_avg.clone() + (g.clone() - m.exp_avg) * (1.0 - cfg.beta1);
-        let exp_avg_sq = m.exp_avg_sq * cfg.beta2 + g.square() * (1.0 - cfg.beta2);
-        let bias1 = 1.0 - cfg.beta1.powi(t);
-        let bias2_sqrt = (1.0 - cfg.beta2.powi(t)).sqrt();
-        let step_size = self.lr / bias1;
-        let denom = exp_avg_sq.clone().sqrt() / bias2_sqrt + cfg.epsilon;
-        let decayed = if cfg.weight_decay != 0.0 && decays(&key) {
-            theta * (1.0 - self.lr * cfg.weight_decay)
-        } else {
-            theta
+        // Each coefficient is rounded to f32 once, as a tensor-by-scalar op would round it.
+        let k = Coefficients {
+            grad_scale: (self.grad_scale != 1.0).then_some(self.grad_scale as f32),
+            one_minus_beta1: (1.0 - cfg.beta1) as f32,
+            beta2: cfg.beta2 as f32,
+            one_minus_beta2: (1.0 - cfg.beta2) as f32,
+            bias2_sqrt: (1.0 - cfg.beta2.powi(t)).sqrt() as f32,
+            epsilon: cfg.epsilon as f32,
+            decay: (cfg.weight_decay != 0.0 && decays(&key))
+                .then_some((1.0 - self.lr * cfg.weight_decay) as f32),
+            step_size: (self.lr / (1.0 - cfg.beta1.powi(t))) as f32,
         };
-        let updated = decayed - exp_avg.clone() / denom * step_size;
+        let (updated, exp_avg, exp_avg_sq) =
+            adamw_update::update(theta, grad.reshape([n]), m.exp_avg, m.exp_avg_sq, k);
         self.opt.moments.insert(
             key,
             Moments {
