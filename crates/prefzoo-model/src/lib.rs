@@ -27,6 +27,7 @@ mod error;
 mod generate;
 pub mod hub;
 mod json_fields;
+mod label_logps_op;
 mod layers;
 mod logps;
 mod model;

@@ -23,8 +23,9 @@
 //! - Per-sequence sums are a `[slots, C] × [C, 1]` one-hot product per chunk, so a position
 //!   scored for two sequences (the prompt's last token, once per completion) adds to both.
 //! - log_softmax is `x_y − max − log Σ exp(x − max)` in f32 whatever the compute dtype, the
-//!   max taken without grad (a constant shift). Labels are validated ids, so no `-inf` row
-//!   and no out-of-range gather can occur.
+//!   max taken without grad (a constant shift); on the CPU backend one fused operation with its
+//!   own backward (crate::label_logps_op), the sum accumulated in f64. Labels are validated
+//!   ids, so no `-inf` row and no out-of-range gather can occur.
 
 use std::borrow::Cow;
 
@@ -32,6 +33,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::error::{ModelError, Result};
+use crate::label_logps_op;
 use crate::model::{Model, OutputHead, read_ids, to_device};
 use crate::packed::PackedBatch;
 
@@ -78,8 +80,12 @@ pub struct SequenceLogps {
     pub logits_sum: Tensor<1>,
 }
 
-/// Label log-probs `[E, 1]` of `logits` `[E, V]` (f32) at `labels` `[E, 1]`.
+/// Label log-probs `[E, 1]` of `logits` `[E, V]` (f32) at `labels` `[E, 1]`: one fused
+/// operation on the CPU backend (crate::label_logps_op), tensor operations elsewhere.
 fn token_logps(logits: Tensor<2>, labels: Tensor<2, Int>) -> Tensor<2> {
+    if label_logps_op::applies(&logits) {
+        return label_logps_op::label_logps(logits, labels);
+    }
     let max = logits.clone().without_autodiff().max_dim(1); // [E, 1], constant
     let shifted = logits - max;
     let lse = shifted.clone().exp().sum_dim(1).log(); // [E, 1]
