@@ -1,4 +1,5 @@
-//! The `prefzoo` command line: algos, train, plan, score, eval, plot, demo, data inspect.
+//! The `prefzoo` command line: algos, train, plan, score, eval, plot, demo, data inspect,
+//! devices.
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Score preference pairs under a policy and a reference, one JSON line per pair.
     Score(commands::score::Args),
+    /// The compiled backends and the devices each GPU backend finds (`--device wgpu:N`).
+    Devices(commands::devices::Args),
     /// Draw a run's curves (loss, rewards, accuracies, margins, β, eval metrics, …) from its
     /// metrics.jsonl as PNG and SVG, into plots/ beside it.
     Plot(commands::plot::Args),
@@ -84,6 +87,7 @@ fn main() -> std::process::ExitCode {
         Command::InitModel(a) => commands::init_model::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Plot(a) => commands::plot::run(a),
+        Command::Devices(a) => commands::devices::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

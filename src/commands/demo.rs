@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use prefzoo::{config, device};
+use prefzoo::config;
 use prefzoo_study::{RunOptions, StudyResults, Suite, report};
 
 /// Arguments of `prefzoo demo`.
@@ -24,7 +24,7 @@ pub struct Args {
     /// Output directory (default: runs/<suite name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// "cpu" (default), "wgpu", "cuda[:N]".
+    /// "cpu" (default), "wgpu[:N]", "cuda[:N]" (`prefzoo devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Runs trained in parallel (each on one thread); default: the number of CPU cores.
@@ -68,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("report: {}", out.join("report.md").display());
         return Ok(());
     }
-    let dev = device::select(&args.device)?;
+    let dev = super::open_device(&args.device)?;
     eprintln!(
         "prefzoo demo `{}`: {} training runs; output in {}",
         suite.name,

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use prefzoo::{config, device};
+use prefzoo::config;
 use prefzoo_core::{BuildContext, registry};
 use prefzoo_data::{DatasetConfig, PreferenceDataset};
 use prefzoo_study::kit::{EvalKit, classes_of, kl_reference};
@@ -76,7 +76,7 @@ fn trained(run: &Path) -> anyhow::Result<Trained> {
 /// Runs `prefzoo eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg: TrainConfig = config::load(Some(&args.run.join("config.toml")), &[])?;
-    let dev = device::select(&cfg.device)?;
+    let dev = super::open_device(&cfg.device)?;
     // Compute as the run did (`bf16`): the policy over f32 weights, the reference held in bf16.
     let precision = Precision::new(cfg.bf16, &dev)?;
     let Trained {

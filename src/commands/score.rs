@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use prefzoo::device;
 use prefzoo_core::{BuildContext, ReferenceUse, registry};
 use prefzoo_data::{DatasetConfig, LengthConfig, PreferenceDataset, Tokenizer};
 use prefzoo_train::precision::Precision;
@@ -45,7 +44,7 @@ pub struct Args {
     /// Pairs per forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// "cpu", "wgpu", "cuda[:N]".
+    /// "cpu", "wgpu[:N]", "cuda[:N]" (`prefzoo devices` lists them).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Compute as a `bf16 = true` run does: bf16 over the policy's f32 weights, the
@@ -79,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &BuildContext::default(),
     )?;
     let needs = loss.needs();
-    let dev = device::select(&args.device)?;
+    let dev = super::open_device(&args.device)?;
     let precision = Precision::new(args.bf16, &dev)?;
     let policy_files = prefzoo_model::hub::resolve(&args.policy)?;
     let tok_dir = match &args.tokenizer {

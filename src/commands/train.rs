@@ -14,7 +14,7 @@ use prefzoo_train::config_diff::{self, Change};
 use prefzoo_train::lock::RunLock;
 use prefzoo_train::{TrainConfig, TrainError, TrainOptions, Trainer, checkpoint, run_dir};
 
-use prefzoo::{config, device};
+use prefzoo::config;
 
 /// Arguments of `prefzoo train`.
 #[derive(Debug, clap::Args)]
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let config_path = out.join("config.toml");
-    let dev = device::select(&cfg.device)?;
+    let dev = super::open_device(&cfg.device)?;
     let (mut trainer, history) = match &resume_dir {
         Some(dir) => {
             let ckpt = match &args.resume_from {

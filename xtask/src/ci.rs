@@ -4,9 +4,16 @@
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 3. `cargo test --workspace` (with the fuzz harness's 10,000-case sample and the replay of its
 //!    saved regression inputs, crates/prefzoo-fuzz)
-//! 4. with `--backends`: `cargo check --features wgpu` and `DOCS_RS=1 cargo check --features
-//!    cuda` (the CUDA build script downloads LLVM; `DOCS_RS=1` skips that, enough to prove the
-//!    code type-checks against burn-cuda).
+//! 4. with `--backends`: steps 2 and 3 with `--features prefzoo/wgpu`, so that one build serves
+//!    the CPU suite and the GPU path's tests (tests/gpu, which need a wgpu adapter: CI installs
+//!    Mesa's lavapipe, a Vulkan device on the CPU, and sets `CI=true`, under which a missing
+//!    adapter fails them), and `DOCS_RS=1 cargo check --features cuda` (the CUDA build script
+//!    downloads LLVM; `DOCS_RS=1` skips that, enough to prove the code type-checks against
+//!    burn-cuda; docs/cuda.md).
+//!
+//! Building the workspace once with the wgpu feature rather than a second time for the GPU
+//! tests: the feature reaches burn-backend, so a separate build would recompile nearly every
+//! crate (burn-flex among them) a second time.
 
 use std::process::Command;
 use std::time::Instant;
@@ -28,28 +35,31 @@ fn cargo(label: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Runs the checks; `--backends` adds the GPU type checks.
+/// Runs the checks; `--backends` adds the wgpu build with its GPU tests and the cuda type check.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let backends = args.iter().any(|a| a == "--backends");
     if let Some(a) = args.iter().find(|a| *a != "--backends") {
         bail!("xtask ci: unknown argument `{a}`");
     }
     cargo("format", &["fmt", "--all", "--", "--check"], &[])?;
+    let features: &[&str] = if backends {
+        &["--features", "prefzoo/wgpu"]
+    } else {
+        &[]
+    };
+    let clippy = [
+        &["clippy", "--workspace", "--all-targets"][..],
+        features,
+        &["--", "-D", "warnings"],
+    ]
+    .concat();
+    cargo("clippy", &clippy, &[])?;
     cargo(
-        "clippy",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
+        "tests",
+        &[&["test", "--workspace"][..], features].concat(),
         &[],
     )?;
-    cargo("tests", &["test", "--workspace"], &[])?;
     if backends {
-        cargo("wgpu type check", &["check", "--features", "wgpu"], &[])?;
         cargo(
             "cuda type check",
             &["check", "--features", "cuda"],

@@ -15,9 +15,15 @@
 //! ```
 //!
 //! The same values up to float rounding as the fallback (the tests compare both), with no
-//! score-sized tensor held until backward. Used for f32 attention on the flex
-//! backend under autodiff without soft-capping; every other case keeps Burn's `attention`.
+//! score-sized tensor held until backward. Used for f32 attention under autodiff without
+//! soft-capping on the flex backend and, with the `wgpu` or `cuda` feature, on the GPU
+//! backends (cubecl), whose forward is their own `attention` (with a given scale, cubecl's
+//! naive kernels: the scores exist during the forward only) and whose backward is the same
+//! generic formulas: the autodiff tape holds `q`, `k`, `v`, the mask and the output per layer
+//! instead of three `[B, heads, T, T]` f32 tensors. Every other case keeps Burn's `attention`.
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use burn::backend::Cube;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -31,7 +37,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType};
 
 /// The attention operation this module adds to the backends it lists.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait MaskedAttention: Backend {
     /// `softmax(mask(q·kᵀ·scale))·v` for `q`, `k`, `v` `[B, heads, T, d]` (`k`/`v` already
     /// repeated for grouped queries) and `mask` `[B or 1, heads or 1, Tq, Tk]`, `true` =
@@ -56,6 +62,9 @@ fn options(scale: f64) -> AttentionModuleOptions {
 }
 
 impl MaskedAttention for Flex {}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl MaskedAttention for Cube {}
 
 impl<B: Backend + MaskedAttention, C: CheckpointStrategy> MaskedAttention for Autodiff<B, C> {
     fn masked_attention(
@@ -163,6 +172,13 @@ pub(crate) fn attention(
         Some(mask) => mask,
         None => causal_mask(tq, tk, &q.device()),
     };
+    // flex broadcasts the mask over the batch and the heads itself; the generic kernels of the
+    // other backends are given a view of the full shape.
+    let mask = if is_flex(&q.device()) {
+        mask
+    } else {
+        mask.expand([b, h, tq, tk])
+    };
     let scale = options
         .scale
         .unwrap_or_else(|| 1.0 / (q.dims()[3] as f64).sqrt());
@@ -182,7 +198,27 @@ fn applies(q: &Tensor<4>, has_mask: bool, options: &AttentionModuleOptions) -> b
         && (has_mask || options.is_causal)
         && device.is_autodiff()
         && q.dtype() == DType::F32
-        && device.without_autodiff() == Device::flex()
+        && (is_flex(&device) || is_cube(&device))
+}
+
+fn is_flex(device: &Device) -> bool {
+    device.clone().without_autodiff() == Device::flex()
+}
+
+/// A device of a GPU backend compiled into this build (wgpu, cuda).
+fn is_cube(device: &Device) -> bool {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        matches!(
+            device.clone().without_autodiff().as_dispatch(),
+            burn::backend::DispatchDevice::Cube(_)
+        )
+    }
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        let _ = device;
+        false
+    }
 }
 
 /// `[1, 1, Tq, Tk]`, `true` above the causal diagonal aligned at the bottom right (Burn's

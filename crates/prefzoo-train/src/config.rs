@@ -115,7 +115,7 @@ pub struct TrainConfig {
     /// Add α × the chosen completions' NLL (per token) to the loss (trl: `rpo_alpha`).
     #[serde(default)]
     pub rpo_alpha: Option<f64>,
-    /// "cpu" (default), "wgpu", "cuda" or "cuda:N".
+    /// "cpu" (default), "wgpu", "wgpu:N", "cuda" or "cuda:N" (`prefzoo devices` lists them).
     #[serde(default = "default_device")]
     pub device: String,
     /// Positions per chunk when turning hidden states into log-probs (memory vs speed).
