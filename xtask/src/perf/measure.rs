@@ -1,60 +1,95 @@
 //! Running a workload through the real `prefzoo` CLI and measuring it: `prefzoo train` per
 //! algorithm and precision (per-step seconds from `metrics.jsonl`, the first step apart) and
-//! `prefzoo score` (wall seconds), each under `/usr/bin/time -v` for the peak RSS, with
-//! `RAYON_NUM_THREADS` set. Also the token accounting both trainers are judged by.
+//! `prefzoo score` (wall seconds), each under `/usr/bin/time -v` for the peak RSS (where GNU
+//! time is missing, as on a bare GPU machine, without it: peak RSS null), with
+//! `RAYON_NUM_THREADS` set and every child killed at the target's deadline
+//! (`crate::child`). Also the token accounting both trainers are judged by.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{PairLen, Workload};
+use super::{PairLen, Target, Workload};
+use crate::child::{self, Deadline, TimedOut};
+
+const GNU_TIME: &str = "/usr/bin/time";
 
 /// Runs `cmd`; its stdout, or an error with its stderr.
 pub fn run_cmd(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
+    run_cmd_by(cmd, what, Deadline::NONE)
+}
+
+/// [`run_cmd`], killed (a [`TimedOut`] error) if it runs past `deadline`.
+pub fn run_cmd_by(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<String> {
+    let out = checked(cmd, what, deadline)?;
+    Ok(out.stdout_text())
+}
+
+/// Runs `cmd` to success within `deadline`: its output, or an error with its stderr.
+fn checked(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<child::Output> {
+    let out = child::run(cmd, deadline).with_context(|| format!("running {what}"))?;
+    if out.timed_out() {
+        return Err(TimedOut {
+            what: what.to_owned(),
+            after: out.elapsed,
+            tail: out.tail(20),
+        }
+        .into());
+    }
+    if !out.success() {
         bail!(
             "{what} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            out.status
+                .map_or_else(|| "killed".into(), |s| s.to_string()),
+            out.stderr_text()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out)
 }
 
-/// A command under `/usr/bin/time -v`.
+/// A command under `/usr/bin/time -v`, or the bare command where GNU time is missing.
 pub fn time_v(program: &Path) -> Command {
-    let mut c = Command::new("/usr/bin/time");
-    c.arg("-v").arg(program);
-    c
+    if Path::new(GNU_TIME).is_file() {
+        let mut c = Command::new(GNU_TIME);
+        c.arg("-v").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
 }
 
-/// What a `/usr/bin/time -v` run took.
+/// What a [`time_v`] run took.
 pub struct Timed {
     pub wall_seconds: f64,
-    pub peak_rss_mb: f64,
+    /// `None` without GNU time.
+    pub peak_rss_mb: Option<f64>,
 }
 
 /// Runs a [`time_v`] command; its wall seconds and peak RSS.
 pub fn run_timed(cmd: &mut Command, what: &str) -> anyhow::Result<Timed> {
-    let t0 = Instant::now();
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
-    let wall_seconds = t0.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("{what} failed ({}):\n{stderr}", out.status);
-    }
-    let rss_kb: f64 = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("{what}: /usr/bin/time printed no peak RSS"))?;
+    run_timed_by(cmd, what, Deadline::NONE)
+}
+
+/// [`run_timed`], killed (a [`TimedOut`] error) if it runs past `deadline`.
+pub fn run_timed_by(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<Timed> {
+    let under_time = cmd.get_program() == GNU_TIME;
+    let out = checked(cmd, what, deadline)?;
+    let peak_rss_mb = if under_time {
+        let rss_kb: f64 = out
+            .stderr_text()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("{what}: /usr/bin/time printed no peak RSS"))?;
+        Some(rss_kb / 1024.0)
+    } else {
+        None
+    };
     Ok(Timed {
-        wall_seconds,
-        peak_rss_mb: rss_kb / 1024.0,
+        wall_seconds: out.elapsed.as_secs_f64(),
+        peak_rss_mb,
     })
 }
 
@@ -90,7 +125,7 @@ pub fn steps_tokens(w: &Workload) -> Vec<(usize, usize)> {
 }
 
 /// Step statistics of a run (either trainer) from its per-step seconds, first step included.
-pub fn step_stats(w: &Workload, steps: &[f64], rss_mb: f64) -> anyhow::Result<Value> {
+pub fn step_stats(w: &Workload, steps: &[f64], rss_mb: Option<f64>) -> anyhow::Result<Value> {
     anyhow::ensure!(
         steps.len() == w.steps,
         "{}: expected {} steps, found {}",
@@ -137,26 +172,20 @@ impl Run<'_> {
     }
 }
 
-/// Trains `run` on the workload; its step statistics as JSON.
-pub fn train(
-    bin: &Path,
-    dir: &Path,
-    w: &Workload,
-    run: &Run<'_>,
-    device: &str,
-    threads: usize,
-) -> anyhow::Result<Value> {
+/// Trains `run` on the workload (configs and runs under `dir`); its step statistics as JSON.
+pub fn train(t: &Target<'_>, dir: &Path, w: &Workload, run: &Run<'_>) -> anyhow::Result<Value> {
     let name = run.name();
     let out = dir.join(format!("run-{name}"));
     let _ = std::fs::remove_dir_all(&out);
-    let config = train_config(dir, w, run, device, &out)?;
+    let config = train_config(dir, w, run, t.device, &out)?;
     eprintln!("xtask perf: {} prefzoo train {name} …", w.name);
-    let timed = run_timed(
-        time_v(bin)
+    let timed = run_timed_by(
+        t.prefzoo_timed()
             .args(["train", "--no-progress", "--config"])
             .arg(&config)
-            .env("RAYON_NUM_THREADS", threads.to_string()),
+            .env("RAYON_NUM_THREADS", t.threads.to_string()),
         &format!("prefzoo train ({} {name})", w.name),
+        t.deadline,
     )?;
     let metrics_path = out.join("metrics.jsonl");
     let metrics = std::fs::read_to_string(&metrics_path)
@@ -173,15 +202,9 @@ pub fn train(
 
 /// Scores every pair with `prefzoo score` (policy and reference = the workload's model, DPO,
 /// 4 pairs per forward); wall seconds, peak RSS and where the per-pair lines are.
-pub fn score(
-    bin: &Path,
-    dir: &Path,
-    w: &Workload,
-    device: &str,
-    threads: usize,
-) -> anyhow::Result<(Value, PathBuf)> {
+pub fn score(t: &Target<'_>, dir: &Path, w: &Workload) -> anyhow::Result<(Value, PathBuf)> {
     let out = dir.join("score.jsonl");
-    let mut cmd = time_v(bin);
+    let mut cmd = t.prefzoo_timed();
     cmd.args(["score", "--policy"])
         .arg(&w.model)
         .arg("--reference")
@@ -196,9 +219,9 @@ pub fn score(
             "--batch-size",
             "4",
         ])
-        .args(["--device", device, "--out"])
+        .args(["--device", t.device, "--out"])
         .arg(&out)
-        .env("RAYON_NUM_THREADS", threads.to_string());
+        .env("RAYON_NUM_THREADS", t.threads.to_string());
     if let Some(n) = w.max_length {
         cmd.args(["--max-length", &n.to_string()]);
     }
@@ -206,7 +229,7 @@ pub fn score(
         cmd.args(["--max-prompt-length", &n.to_string()]);
     }
     eprintln!("xtask perf: {} prefzoo score …", w.name);
-    let timed = run_timed(&mut cmd, &format!("prefzoo score ({})", w.name))?;
+    let timed = run_timed_by(&mut cmd, &format!("prefzoo score ({})", w.name), t.deadline)?;
     Ok((
         json!({
             "wall_seconds": timed.wall_seconds,
@@ -215,6 +238,11 @@ pub fn score(
         }),
         out,
     ))
+}
+
+/// The config [`train`] writes for `run` under `dir` (what `prefzoo plan` can read).
+pub fn config_path(dir: &Path, run: &Run<'_>) -> PathBuf {
+    dir.join(format!("perf-{}.toml", run.name()))
 }
 
 fn train_config(
@@ -259,7 +287,7 @@ beta = 0.1
         data = w.data.display(),
         out = out.display(),
     );
-    let p = dir.join(format!("perf-{}.toml", run.name()));
+    let p = config_path(dir, run);
     std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
     Ok(p)
 }

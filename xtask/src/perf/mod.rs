@@ -11,6 +11,9 @@
 //! reports the prefzoo/trl ratios. Everything lands in `target/perf/perf.json` (the synthetic
 //! workload's keys keep their old names under `"synthetic"`) and a table on stdout
 //! (`report.rs`). Compare ratios from one run: the machines are shared and noisy.
+//!
+//! `cargo xtask gpu` measures the same workloads on a GPU through the `pub(crate)` items here
+//! ([`Target`], [`prepare`], [`runs`], [`train`]), run by run, with a deadline.
 
 mod measure;
 mod peer;
@@ -25,7 +28,9 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use measure::{Run, run_cmd, steps_tokens};
+use crate::child::Deadline;
+pub(crate) use measure::{Run, config_path, run_cmd_by, train};
+use measure::{run_cmd, steps_tokens};
 
 /// One pair's lengths in tokens; completions count the eos both trainers append.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +53,74 @@ pub struct Workload {
     pub pairs: Vec<PairLen>,
     /// Descriptions for the report (`model`, `batch`, …).
     pub describe: Value,
+}
+
+/// Where a workload's runs execute: the `prefzoo` binary, the device (`cpu`, `wgpu:0`, …),
+/// `RAYON_NUM_THREADS`, the deadline past which every child is killed, and variables set on
+/// every `prefzoo` it starts (`cargo xtask gpu`'s `VK_DRIVER_FILES`).
+pub(crate) struct Target<'a> {
+    pub bin: &'a Path,
+    pub device: &'a str,
+    pub threads: usize,
+    pub deadline: Deadline,
+    pub env: &'a [(String, String)],
+}
+
+impl Target<'_> {
+    /// `prefzoo`, with the target's variables.
+    pub fn prefzoo(&self) -> Command {
+        let mut c = Command::new(self.bin);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// `prefzoo` under `/usr/bin/time -v` where there is one ([`measure::time_v`]), with the
+    /// target's variables.
+    pub fn prefzoo_timed(&self) -> Command {
+        let mut c = measure::time_v(self.bin);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+}
+
+/// One of the two workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Synthetic,
+    Real,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Synthetic => "synthetic",
+            Self::Real => "real",
+        }
+    }
+}
+
+/// Writes workload `kind`'s model and pairs for `steps` steps (the first a warm-up) under
+/// `base` (the real one under `base/real`); the workload and the directory its configs and
+/// runs go to.
+pub(crate) fn prepare(
+    t: &Target<'_>,
+    base: &Path,
+    kind: Kind,
+    steps: usize,
+) -> anyhow::Result<(Workload, PathBuf)> {
+    Ok(match kind {
+        Kind::Synthetic => (synthetic::prepare(t, base, steps)?, base.to_path_buf()),
+        Kind::Real => (real::prepare(t, base, steps)?, base.join("real")),
+    })
+}
+
+/// The runs measured on a workload: DPO and ε-DPO in f32, then in bf16 when `bf16`.
+pub(crate) fn runs(bf16: bool) -> Vec<Run<'static>> {
+    let precisions: &[bool] = if bf16 { &[false, true] } else { &[false] };
+    precisions
+        .iter()
+        .flat_map(|&bf16| ["dpo", "edpo"].map(|algo| Run { algo, bf16 }))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,7 +199,7 @@ fn parse(args: &[String]) -> anyhow::Result<Opts> {
 }
 
 /// Mean token lengths and per-step token counts of the measured workload.
-fn token_stats(w: &Workload) -> Value {
+pub(crate) fn token_stats(w: &Workload) -> Value {
     let used = &w.pairs[..(4 * w.steps).min(w.pairs.len())];
     let n = used.len() as f64;
     let mean = |f: fn(&PairLen) -> usize| used.iter().map(f).sum::<usize>() as f64 / n;
@@ -157,7 +230,7 @@ fn ratio(a: &Value, b: &Value, key: &str) -> Value {
 /// Measures one workload: prefzoo's runs, `score` (real), and the peer's if asked.
 fn measure_workload(
     o: &Opts,
-    bin: &Path,
+    t: &Target<'_>,
     dir: &Path,
     w: &Workload,
     bf16: bool,
@@ -172,14 +245,12 @@ fn measure_workload(
     }
     let mut f32_runs = serde_json::Map::new();
     let mut bf16_runs = serde_json::Map::new();
-    for &bf16 in &precisions {
-        for algo in ["dpo", "edpo"] {
-            let r = measure::train(bin, dir, w, &Run { algo, bf16 }, &o.device, o.threads)?;
-            if bf16 {
-                bf16_runs.insert(algo.into(), r);
-            } else {
-                f32_runs.insert(algo.into(), r);
-            }
+    for run in runs(bf16) {
+        let r = train(t, dir, w, &run)?;
+        if run.bf16 {
+            bf16_runs.insert(run.algo.into(), r);
+        } else {
+            f32_runs.insert(run.algo.into(), r);
         }
     }
     report["dpo"] = f32_runs["dpo"].clone();
@@ -197,7 +268,7 @@ fn measure_workload(
     }
     let mut prefzoo_scores = None;
     if w.name == "real" {
-        let (s, lines) = measure::score(bin, dir, w, &o.device, o.threads)?;
+        let (s, lines) = measure::score(t, dir, w)?;
         report["score"] = s;
         prefzoo_scores = Some(lines);
     }
@@ -248,7 +319,8 @@ fn measure_workload(
     Ok(report)
 }
 
-fn git_revision() -> Option<String> {
+/// `git rev-parse --short HEAD`, with `-dirty` when tracked files have changed.
+pub(crate) fn git_revision() -> Option<String> {
     let out = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -287,14 +359,20 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         "device": o.device,
         "threads": o.threads,
     });
+    let t = Target {
+        bin: &bin,
+        device: &o.device,
+        threads: o.threads,
+        deadline: Deadline::NONE,
+        env: &[],
+    };
     if o.workload != Which::Real {
-        let w = synthetic::prepare(&bin, &dir, o.steps.unwrap_or(6))?;
-        report["synthetic"] = measure_workload(&o, &bin, &dir, &w, o.bf16, python.as_deref())?;
+        let (w, wdir) = prepare(&t, &dir, Kind::Synthetic, o.steps.unwrap_or(6))?;
+        report["synthetic"] = measure_workload(&o, &t, &wdir, &w, o.bf16, python.as_deref())?;
     }
     if o.workload != Which::Synthetic {
-        let w = real::prepare(&bin, &dir, o.steps.unwrap_or(9))?;
-        let real_dir = dir.join("real");
-        report["real"] = measure_workload(&o, &bin, &real_dir, &w, o.real_bf16, python.as_deref())?;
+        let (w, wdir) = prepare(&t, &dir, Kind::Real, o.steps.unwrap_or(9))?;
+        report["real"] = measure_workload(&o, &t, &wdir, &w, o.real_bf16, python.as_deref())?;
     }
     let path = dir.join("perf.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)

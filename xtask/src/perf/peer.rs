@@ -83,7 +83,7 @@ fn peer(
     mode: &str,
     bf16: bool,
     threads: usize,
-) -> anyhow::Result<(Value, f64, f64)> {
+) -> anyhow::Result<(Value, f64, Option<f64>)> {
     let out = dir.join(format!(
         "trl-{mode}{}.json",
         if bf16 { "-bf16" } else { "" }

@@ -11,13 +11,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::measure::run_cmd;
-use super::{PairLen, Workload, wordlevel};
+use super::measure::run_cmd_by;
+use super::{PairLen, Target, Workload, wordlevel};
 
 /// The shipped data.
 const HH: &str = "tests/data/hh-rlhf/harmless-base-test.jsonl.gz";
@@ -64,7 +63,7 @@ fn read_hh(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Writes the tokenizer, the model (when the tokenizer changed or it is missing) and the
 /// pairs for `steps` steps under `dir/real`.
-pub fn prepare(bin: &Path, dir: &Path, steps: usize) -> anyhow::Result<Workload> {
+pub fn prepare(t: &Target<'_>, dir: &Path, steps: usize) -> anyhow::Result<Workload> {
     let dir = dir.join("real");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let records = read_hh(Path::new(HH))?;
@@ -78,8 +77,8 @@ pub fn prepare(bin: &Path, dir: &Path, steps: usize) -> anyhow::Result<Workload>
     let same_tokenizer =
         std::fs::read(model.join("tokenizer.json")).ok() == Some(std::fs::read(&tok_file)?);
     if !(same_tokenizer && model.join("model.safetensors").is_file()) {
-        let stdout = run_cmd(
-            Command::new(bin)
+        let stdout = run_cmd_by(
+            t.prefzoo()
                 .args(["init-model", "--out"])
                 .arg(&model)
                 .args(["--vocab", &VOCAB.to_string()])
@@ -97,6 +96,7 @@ pub fn prepare(bin: &Path, dir: &Path, steps: usize) -> anyhow::Result<Workload>
                 .arg(&tok_file)
                 .args(["--seed", "0"]),
             "prefzoo init-model (real)",
+            t.deadline,
         )?;
         eprintln!("{}", stdout.trim());
     }

@@ -5,12 +5,11 @@
 //! completion (128 tokens with the eos), from a fixed xorshift seed.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::json;
 
-use super::measure::run_cmd;
-use super::{PairLen, Workload};
+use super::measure::run_cmd_by;
+use super::{PairLen, Target, Workload};
 
 /// Deterministic pseudo-random words (xorshift), so every run sees the same data.
 fn words(state: &mut u64, n: usize, vocab: u64) -> String {
@@ -26,15 +25,16 @@ fn words(state: &mut u64, n: usize, vocab: u64) -> String {
 }
 
 /// Writes the model (once) and the pairs for `steps` steps under `dir`.
-pub fn prepare(bin: &Path, dir: &Path, steps: usize) -> anyhow::Result<Workload> {
+pub fn prepare(t: &Target<'_>, dir: &Path, steps: usize) -> anyhow::Result<Workload> {
     let model = dir.join("model-33m");
     if !model.join("model.safetensors").is_file() {
-        run_cmd(
-            Command::new(bin)
+        run_cmd_by(
+            t.prefzoo()
                 .args(["init-model", "--out"])
                 .arg(&model)
                 .args(["--seed", "0"]),
             "prefzoo init-model (synthetic)",
+            t.deadline,
         )?;
     }
     let data = dir.join("pairs.jsonl");
