@@ -18,7 +18,9 @@
 
 mod common;
 
+mod checkpointing;
 mod devices;
+mod losses;
 mod packed;
 mod precision;
 mod resume;

@@ -1,6 +1,7 @@
-//! Packed rows with sliding-window attention and soft-capping on the GPU backend: the arch
-//! fixtures' padded batch (Mistral: a window of 6, smaller than the sequences; Gemma 2: windows
-//! on even layers, attention and final-logit soft-caps) scored through `sequence_logps`, which
+//! Packed rows with sliding-window attention and soft-capping on the GPU backend, for every
+//! architecture family: the arch fixtures' padded batch (Mistral: a window of 6, smaller than
+//! the sequences; Gemma 2: windows on even layers, attention and final-logit soft-caps; Gemma 3:
+//! q/k norms, local and global RoPE; Qwen2: q/k/v biases) scored through `sequence_logps`, which
 //! packs the rows into one unpadded row with per-segment masks, against transformers' summed
 //! log-probs (tests/data/arch/*/expected.json; the CPU suite's 2e-3) and against the CPU
 //! backend (5e-4: sums of up to ~20 tokens of f32 log-softmax in another reduction order,
@@ -49,9 +50,9 @@ fn logps(name: &str, device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
 }
 
 #[test]
-fn packed_sliding_window_logps_match_the_cpu_and_transformers() {
+fn packed_logps_of_every_family_match_the_cpu_and_transformers() {
     let Some(gpu) = gpu() else { return };
-    for name in ["mistral", "gemma2"] {
+    for name in ["mistral", "gemma2", "gemma3", "qwen2"] {
         let e = data_json(&format!("arch/{name}/expected.json"));
         let want: Vec<f64> = e["padded_batch"]["completion_logps"]
             .as_array()

@@ -1,5 +1,5 @@
-//! Exact resume on the GPU backend: a run halted after step 4 (its last checkpoint is step 3,
-//! so step 4's work is lost as in a kill) and resumed from step-3 ends with the same β and
+//! Exact resume on the GPU backend: a run halted after step 3 (its last checkpoint is step 2,
+//! so step 3's work is lost as in a kill) and resumed from step-2 ends with the same β and
 //! the same parameters as the run straight through, on the same device. The GPU kernels are
 //! deterministic for a given device and shapes, so the bound is the CPU suite's 1e-6 relative
 //! on the checksums, and β is compared exactly.
@@ -13,8 +13,8 @@ fn resumed_edpo_run_equals_the_uninterrupted_one() {
     let sets = [
         "algo=\"edpo\"",
         "loss.epsilon=0.1",
-        "max_steps=6",
-        "save_steps=3",
+        "max_steps=4",
+        "save_steps=2",
         "shuffle=true",
     ];
     let straight_dir = tempfile::tempdir().unwrap();
@@ -31,14 +31,14 @@ fn resumed_edpo_run_equals_the_uninterrupted_one() {
     killed
         .train(&TrainOptions {
             progress: false,
-            halt_after: Some(4),
+            halt_after: Some(3),
         })
         .unwrap();
     drop(killed);
     let ckpt = checkpoint::latest(&killed_dir.path().join("checkpoints")).unwrap();
-    assert!(ckpt.ends_with("step-3"), "{}", ckpt.display());
+    assert!(ckpt.ends_with("step-2"), "{}", ckpt.display());
     let mut resumed = Trainer::resume(cfg, &ckpt, &gpu.device).unwrap();
-    assert_eq!(resumed.step(), 3);
+    assert_eq!(resumed.step(), 2);
     resumed.train(&TrainOptions::default()).unwrap();
 
     assert_eq!(straight.loss().beta(), resumed.loss().beta());
