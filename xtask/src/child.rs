@@ -87,6 +87,18 @@ impl Output {
         self.status.is_none()
     }
 
+    /// `self`, or a [`TimedOut`] error naming `what` when it was killed at the deadline.
+    pub fn within_deadline(self, what: &str) -> Result<Self, TimedOut> {
+        if self.timed_out() {
+            return Err(TimedOut {
+                what: what.to_owned(),
+                after: self.elapsed,
+                tail: self.tail(20),
+            });
+        }
+        Ok(self)
+    }
+
     pub fn success(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }

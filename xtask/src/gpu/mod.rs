@@ -258,15 +258,7 @@ fn run_logged(
         out.stdout_text()
     );
     std::fs::write(log, text).with_context(|| format!("writing {}", log.display()))?;
-    if out.timed_out() {
-        return Err(TimedOut {
-            what: what.to_owned(),
-            after: out.elapsed,
-            tail: out.tail(20),
-        }
-        .into());
-    }
-    Ok(out)
+    Ok(out.within_deadline(what)?)
 }
 
 /// A build stage: `cargo ARGS` to success, with `env` (the CUDA bundle's variables).

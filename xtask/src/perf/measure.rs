@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::{PairLen, Target, Workload};
-use crate::child::{self, Deadline, TimedOut};
+use crate::child::{self, Deadline};
 
 const GNU_TIME: &str = "/usr/bin/time";
 
@@ -21,7 +21,7 @@ pub fn run_cmd(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
     run_cmd_by(cmd, what, Deadline::NONE)
 }
 
-/// [`run_cmd`], killed (a [`TimedOut`] error) if it runs past `deadline`.
+/// [`run_cmd`], killed (a [`TimedOut`](child::TimedOut) error) if it runs past `deadline`.
 pub fn run_cmd_by(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<String> {
     let out = checked(cmd, what, deadline)?;
     Ok(out.stdout_text())
@@ -29,15 +29,9 @@ pub fn run_cmd_by(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::
 
 /// Runs `cmd` to success within `deadline`: its output, or an error with its stderr.
 fn checked(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<child::Output> {
-    let out = child::run(cmd, deadline).with_context(|| format!("running {what}"))?;
-    if out.timed_out() {
-        return Err(TimedOut {
-            what: what.to_owned(),
-            after: out.elapsed,
-            tail: out.tail(20),
-        }
-        .into());
-    }
+    let out = child::run(cmd, deadline)
+        .with_context(|| format!("running {what}"))?
+        .within_deadline(what)?;
     if !out.success() {
         bail!(
             "{what} failed ({}):\n{}",
@@ -72,7 +66,7 @@ pub fn run_timed(cmd: &mut Command, what: &str) -> anyhow::Result<Timed> {
     run_timed_by(cmd, what, Deadline::NONE)
 }
 
-/// [`run_timed`], killed (a [`TimedOut`] error) if it runs past `deadline`.
+/// [`run_timed`], killed (a [`TimedOut`](child::TimedOut) error) if it runs past `deadline`.
 pub fn run_timed_by(cmd: &mut Command, what: &str, deadline: Deadline) -> anyhow::Result<Timed> {
     let under_time = cmd.get_program() == GNU_TIME;
     let out = checked(cmd, what, deadline)?;
