@@ -418,7 +418,7 @@ impl Plan {
                     },
                     a.layers,
                 ),
-                ("  final norm + f32 logits".into(), a.head),
+                ("  final norm + log-probs (see backend)".into(), a.head),
                 ("  bf16 weight casts on the tape".into(), a.weight_casts),
                 ("  working set (backward, one chunk)".into(), a.working_set),
             ]
@@ -466,6 +466,11 @@ impl Plan {
             b.total(true),
             mark(gc),
         ));
+        let _ = writeln!(s, "{:<10}{}", "backend", backend_name(&cfg.device));
+        for line in inputs.backend.assumptions() {
+            let _ = writeln!(s, "{:<10}{line}", "");
+        }
+        let _ = writeln!(s);
         let _ = writeln!(s, "{:<42}{:>10}", "component", "GiB");
         for (label, bytes, note) in rows {
             let _ = writeln!(s, "{label:<42}{:>10.2}{note}", gib(bytes));
@@ -504,8 +509,22 @@ impl Plan {
                 "capacity_bytes": self.capacity.bytes,
                 "capacity_source": self.capacity.source,
             },
+            "backend": {
+                "kind": self.inputs.backend,
+                "name": backend_name(&self.cfg.device),
+                "assumptions": self.inputs.backend.assumptions(),
+            },
             "fits": self.fits(),
             "verdict": self.verdict(),
         })
+    }
+}
+
+/// The backend a `device` value runs on, as the plan names it.
+fn backend_name(device: &str) -> &'static str {
+    match device.split(':').next().unwrap_or_default() {
+        "wgpu" => "wgpu (GPU)",
+        "cuda" => "cuda (GPU)",
+        _ => "cpu (flex)",
     }
 }

@@ -42,7 +42,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The `prefzoo` binary: `PREFZOO_BIN`, else the one cargo built beside this test.
-fn bin() -> PathBuf {
+pub fn bin() -> PathBuf {
     std::env::var_os("PREFZOO_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_prefzoo")),
         PathBuf::from,

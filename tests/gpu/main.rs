@@ -21,6 +21,7 @@ mod common;
 mod checkpointing;
 mod devices;
 mod losses;
+mod memory;
 mod packed;
 mod precision;
 mod resume;

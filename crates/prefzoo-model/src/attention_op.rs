@@ -206,7 +206,7 @@ fn is_flex(device: &Device) -> bool {
 }
 
 /// A device of a GPU backend compiled into this build (wgpu, cuda).
-fn is_cube(device: &Device) -> bool {
+pub(crate) fn is_cube(device: &Device) -> bool {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     {
         matches!(

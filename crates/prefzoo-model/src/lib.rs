@@ -25,6 +25,7 @@ mod attention_op;
 pub mod config;
 mod error;
 mod generate;
+mod head_logps_op;
 pub mod hub;
 mod json_fields;
 mod label_logps_op;

@@ -17,9 +17,11 @@
 //!   [`packed_logps`] a pair's prompt once for both completions. Each model's hidden states
 //!   are computed once; only the scored positions reach the lm_head, in chunks of about
 //!   `chunk_size` positions per sequence, so the reference and perturbed logits never exist
-//!   as a whole `[E, V]` tensor (the policy's chunk logits are kept by the autodiff tape,
-//!   which backward needs anyway). Everything without grad runs on the inner
-//!   (non-autodiff) device.
+//!   as a whole `[E, V]` tensor. On the CPU backend the policy's chunk logits are kept by
+//!   the autodiff tape, which backward needs; on the GPU backends the projection and the
+//!   label log-softmax are one node that projects again in backward
+//!   (crate::head_logps_op), so the tape keeps `[C, H]` hidden rows instead. Everything
+//!   without grad runs on the inner (non-autodiff) device.
 //! - Per-sequence sums are a `[slots, C] × [C, 1]` one-hot product per chunk, so a position
 //!   scored for two sequences (the prompt's last token, once per completion) adds to both.
 //! - log_softmax is `x_y − max − log Σ exp(x − max)` in f32 whatever the compute dtype, the
@@ -295,11 +297,18 @@ pub fn packed_logps(
             let rows = h.clone().select(0, idx).unsqueeze_dim::<3>(0); // [1, C, H]
             f32(head.forward(rows)).squeeze_dim::<2>(0) // [C, V]
         };
-        let f_pol = project(&head_policy, &h_policy, from_dev);
         let y_dev = to_device(y.clone(), &device);
-        pol_parts.push(sum_dev.matmul(token_logps(f_pol.clone(), y_dev)));
-
-        let f = f_pol.without_autodiff(); // [C, V], no grad
+        let rows = h_policy.clone().select(0, from_dev.clone());
+        let (lp, f) = match head_policy.fused_label_logps(rows, y_dev.clone()) {
+            Some(fused) => fused,
+            None => {
+                let f_pol = project(&head_policy, &h_policy, from_dev);
+                let lp = token_logps(f_pol.clone(), y_dev);
+                (lp, f_pol.without_autodiff())
+            }
+        };
+        pol_parts.push(sum_dev.matmul(lp));
+        // `f`: the policy's [C, V] logits, no grad.
         logit_parts.push(sum_plain.clone().matmul(f.clone().sum_dim(1)));
         if let (Some(head_ref), Some(h_ref), Some(r)) = (&head_reference, &h_reference, &reference)
         {

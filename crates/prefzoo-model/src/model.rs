@@ -554,6 +554,29 @@ impl OutputHead {
     }
 }
 
+impl OutputHead {
+    /// The label log-probs `[C, 1]` (with grad) and the f32 logits `[C, V]` (without) of
+    /// `hidden` `[C, H]` at `labels` `[C, 1]`, as one node that recomputes the logits in
+    /// backward (crate::head_logps_op), where that applies: an autodiff device of a GPU
+    /// backend and no lm_head bias. `None` elsewhere: project with [`OutputHead::forward`].
+    pub(crate) fn fused_label_logps(
+        &self,
+        hidden: Tensor<2>,
+        labels: Tensor<2, Int>,
+    ) -> Option<(Tensor<2>, Tensor<2>)> {
+        if self.bias.is_some() || !crate::head_logps_op::applies(&hidden.device()) {
+            return None;
+        }
+        let hidden = cast(hidden, self.weight.dtype());
+        Some(crate::head_logps_op::head_label_logps(
+            hidden,
+            self.weight.clone(),
+            labels,
+            self.softcap,
+        ))
+    }
+}
+
 /// Moves `t` to `device` unless it is already there.
 pub(crate) fn to_device<const D: usize, K: burn::tensor::kind::Basic>(
     t: Tensor<D, K>,

@@ -110,6 +110,27 @@
 //! bf16 2.39 → 1.88; minus the planned states that is 2.45 / 1.75 / 2.04 / 1.52 GiB against
 //! planned activations of 2.74 / 2.07 / 2.28 / 1.88: the estimate is an upper bound in all four.
 //!
+//! ## Per backend
+//!
+//! The `device` key decides the log-probs' terms ([`BackendKind`]); everything else is the
+//! same arithmetic on every backend.
+//! ```text
+//! cpu (flex)     logits  = 4·R·T·V·(1 + f)   as above: crate prefzoo-model's fused
+//!                                            log-softmax keeps each chunk's f32 logits
+//!                working = layer + 4·R·C·V·k + [c·n_h]
+//! wgpu, cuda     logits  = (c·H + 4)·R·T     one node per chunk projects and takes the label
+//!                                            log-softmax (prefzoo-model's head_logps_op); it
+//!                                            keeps the chunk's hidden rows and one f32 row
+//!                                            statistic, and projects again in backward
+//!                working = layer + 4·R·C·V·max(k, 4 + 2·f) + [c·n_h]
+//!                                            the recomputed logits, softmax, its gradient and
+//!                                            the scatter's output (+ the soft-cap's two) of one
+//!                                            chunk in backward
+//! ```
+//! The attention terms are the decomposed attention's on every backend: an upper bound where
+//! the attention node applies (f32 without a score soft-cap on flex, wgpu and cuda), whose tape
+//! keeps q, k, v, the mask and the output instead of the three `[R, nh, T, T]` tensors.
+//!
 //! Sliding windows do not shrink anything: the fallback attention computes the full `T × T`
 //! scores and masks them. Not counted: Burn's allocator pools and fragmentation, the CUDA
 //! context, the tokenised dataset in host memory, evaluation batches (no tape).
@@ -242,9 +263,51 @@ impl ReferencePlan {
     }
 }
 
+/// The kind of backend a run's `device` names: where the tape's share of the log-probs
+/// differs (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// `cpu` (Burn's flex backend).
+    Cpu,
+    /// `wgpu[:N]` or `cuda[:N]` (Burn's cubecl backends).
+    Gpu,
+}
+
+impl BackendKind {
+    /// The kind of `device` (a run config's `device` value); anything but `wgpu…`/`cuda…` is
+    /// the CPU.
+    pub fn of(device: &str) -> Self {
+        match device.split(':').next().unwrap_or_default() {
+            "wgpu" | "cuda" => Self::Gpu,
+            _ => Self::Cpu,
+        }
+    }
+
+    /// What the estimate assumes on this backend, one line each.
+    pub fn assumptions(self) -> &'static [&'static str] {
+        match self {
+            Self::Cpu => &[
+                "log-probs: every chunk's f32 logits stay on the tape (4·R·T·V bytes)",
+                "attention: three [R, heads, T, T] f32 tensors per layer (an upper bound: \
+                 the attention node keeps q, k, v, mask and output where it applies)",
+            ],
+            Self::Gpu => &[
+                "log-probs: the lm_head is projected again in backward; the tape keeps \
+                 the chunk's hidden rows and one f32 per position, not [R, T, V] logits",
+                "attention: three [R, heads, T, T] f32 tensors per layer (an upper bound: \
+                 the attention node keeps q, k, v, mask and output where it applies)",
+                "not counted: the CUDA context or Vulkan driver, and the allocator's pools",
+            ],
+        }
+    }
+}
+
 /// Everything the estimate depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemoryInputs {
+    /// The backend the run's `device` names.
+    pub backend: BackendKind,
     /// The policy.
     pub policy: ModelShape,
     /// The reference's parameter count (the policy's unless `ref_model` is another model).
@@ -270,8 +333,8 @@ pub struct MemoryInputs {
 pub struct Activations {
     /// Decoder layers: what each keeps, times `L` (less with checkpointing).
     pub layers: u64,
-    /// The final norm (with checkpointing also the embedding output) and every chunk's f32
-    /// logits.
+    /// The final norm (with checkpointing also the embedding output) and the log-probs' tape:
+    /// every chunk's f32 logits on the CPU, the chunks' hidden rows on a GPU.
     pub head: u64,
     /// bf16 copies of weights held by the tape (0 in f32 runs).
     pub weight_casts: u64,
@@ -407,7 +470,11 @@ pub fn estimate(inputs: &MemoryInputs) -> MemoryPlan {
 
     let layer = layer_bytes(s, rows, t, c);
     let layer_ck = layer_bytes_checkpointed(s, rows, t, c);
-    let logits = 4 * rows * t * s.vocab * (1 + u64::from(s.final_softcap));
+    let softcap = u64::from(s.final_softcap);
+    let (logits, k_backward) = match inputs.backend {
+        BackendKind::Cpu => (4 * rows * t * s.vocab * (1 + softcap), 0),
+        BackendKind::Gpu => ((c * s.hidden + 4) * rows * t, 4 + 2 * softcap),
+    };
     let head = norm(n_h, c, s.one_plus_norm) + c * n_h + logits;
     let head_ck = ckpt_norm(n_h, c) + c * n_h + logits;
     let casts = if inputs.bf16 {
@@ -416,7 +483,8 @@ pub fn estimate(inputs: &MemoryInputs) -> MemoryPlan {
         0
     };
     let runs_ref = inputs.reference.runs_each_step();
-    let k = 2 + if runs_ref { 2 } else { 0 } + if inputs.perturbed { 2 } else { 0 };
+    let k =
+        (2 + if runs_ref { 2 } else { 0 } + if inputs.perturbed { 2 } else { 0 }).max(k_backward);
     let working = layer
         + 4 * rows * inputs.chunk_size.min(t) * s.vocab * k
         + if runs_ref { c * n_h } else { 0 };
@@ -516,6 +584,7 @@ pub fn inputs(
     let reference_params = reference.map_or(policy.params, |r| count_params(r) as u64);
     let switches = RunSwitches::of(cfg);
     Ok(MemoryInputs {
+        backend: BackendKind::of(&cfg.device),
         policy,
         reference_params,
         reference: ReferencePlan::new(needs.reference, cfg.precompute_ref_log_probs, pairs),

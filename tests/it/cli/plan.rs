@@ -50,6 +50,8 @@ fn every_shipped_config_has_a_plan_that_fits_its_device() {
             "activations, gradient checkpointing",
             "total, no gradient checkpointing",
             "shipped copy",
+            "backend   cuda (GPU)",
+            "projected again in backward",
             "verdict   fits:",
         ] {
             assert!(t.contains(row), "{file}: no `{row}` in\n{t}");
@@ -60,6 +62,8 @@ fn every_shipped_config_has_a_plan_that_fits_its_device() {
         assert_eq!(j["model"]["num_params"], params, "{file}");
         assert_eq!(j["model"]["source"], "shipped", "{file}");
         assert_eq!(j["fits"], true, "{file}: {}", j["verdict"]);
+        assert_eq!(j["backend"]["kind"], "gpu", "{file}");
+        assert_eq!(j["inputs"]["backend"], "gpu", "{file}");
     }
 }
 

@@ -29,6 +29,7 @@ fn tiny() -> ModelShape {
 
 fn inputs(bf16: bool, reference: ReferencePlan, accumulation: u64) -> MemoryInputs {
     MemoryInputs {
+        backend: BackendKind::Cpu,
         policy: tiny(),
         reference_params: 340,
         reference,
@@ -103,6 +104,45 @@ fn tiny_llama_by_hand_bf16_without_reference() {
     assert_eq!(plan.per_layer_checkpointed, 960 + 336);
     // final_ck = ckpt_norm 144 + embedding output 48 + logits 4·2·3·10 240
     assert_eq!(plan.activations_checkpointed.head, 144 + 48 + 240);
+}
+
+#[test]
+fn tiny_llama_by_hand_on_a_gpu() {
+    let cpu = estimate(&inputs(false, ReferencePlan::Frozen, 4));
+    let gpu = estimate(&MemoryInputs {
+        backend: BackendKind::Gpu,
+        ..inputs(false, ReferencePlan::Frozen, 4)
+    });
+    // The head node keeps the hidden rows and one f32 per position: (c·H + 4)·R·T
+    // = (4·4 + 4)·2·3 = 120 instead of the logits' 4·R·T·V = 240.
+    assert_eq!(gpu.activations.head, 192 + 96 + 120);
+    assert_eq!(gpu.activations_checkpointed.head, 96 + 120);
+    // Backward recomputes one chunk: k = max(4 (a reference each step), 4) = 4, as on the CPU.
+    assert_eq!(gpu.activations.working_set, cpu.activations.working_set);
+    // Everything else is the same arithmetic.
+    assert_eq!(gpu.per_layer, cpu.per_layer);
+    assert_eq!(gpu.states(), cpu.states());
+    // With a final soft-cap and no reference: k = max(2, 4 + 2) = 6 on the GPU, the tanh's
+    // copy of the logits on the CPU.
+    let capped = |backend| {
+        let mut i = inputs(false, ReferencePlan::None, 1);
+        i.backend = backend;
+        i.policy.final_softcap = true;
+        estimate(&i)
+    };
+    let (cpu, gpu) = (capped(BackendKind::Cpu), capped(BackendKind::Gpu));
+    assert_eq!(cpu.activations.head, 192 + 96 + 2 * 240);
+    assert_eq!(gpu.activations.head, 192 + 96 + 120);
+    assert_eq!(cpu.activations.working_set, 2112 + 4 * 2 * 2 * 10 * 2);
+    assert_eq!(gpu.activations.working_set, 2112 + 4 * 2 * 2 * 10 * 6);
+}
+
+#[test]
+fn backend_kind_of_the_device_key() {
+    assert_eq!(BackendKind::of("cpu"), BackendKind::Cpu);
+    assert_eq!(BackendKind::of("wgpu"), BackendKind::Gpu);
+    assert_eq!(BackendKind::of("wgpu:1"), BackendKind::Gpu);
+    assert_eq!(BackendKind::of("cuda:0"), BackendKind::Gpu);
 }
 
 #[test]
