@@ -22,8 +22,17 @@ use prefzoo_train::TrainConfig;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Environment variables with the `PREFZOO_` prefix that are not config keys.
-const NOT_CONFIG: &[&str] = &["slow_tests"];
+/// Environment variables with the `PREFZOO_` prefix that are not config keys: the test
+/// suites' switches (`PREFZOO_SLOW_TESTS`; tests/gpu's `PREFZOO_TEST_DEVICE`,
+/// `PREFZOO_GPU_REQUIRED`, `PREFZOO_REPO_ROOT` and `PREFZOO_BIN`, which `cargo xtask gpu` sets
+/// for the GPU suite, whose runs load configs).
+const NOT_CONFIG: &[&str] = &[
+    "slow_tests",
+    "test_device",
+    "gpu_required",
+    "repo_root",
+    "bin",
+];
 
 /// Parses `key=value` from `--set`; the value is read as TOML (numbers, booleans, arrays,
 /// quoted strings) and falls back to a plain string.
